@@ -2,6 +2,7 @@
 #include "base.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char g_detail[512];
 
@@ -28,10 +29,14 @@ const char *reco_err_name(int err) {
 const char *reco_last_error(void) { return g_detail; }
 
 int reco__seterr(int code, const char *fmt, ...) {
+  /* format into a local buffer first: callers may pass reco_last_error() as an argument to
+   * prefix it ("path: <detail>") */
+  char buf[sizeof g_detail];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(g_detail, sizeof g_detail, fmt, ap);
+  vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
+  memcpy(g_detail, buf, sizeof g_detail);
   return code;
 }
 

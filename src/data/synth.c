@@ -1144,6 +1144,7 @@ int reco__synth_generate(const reco_synth_params *p, const reco_progress *pr, re
   if (rc) return rc;
   world w = {.p = p};
   reco_dataset *ds = NULL;
+  if ((rc = reco__progress(pr, "world", 0, 1, NULL))) return rc;
   if ((rc = build_categories(&w)) || (rc = build_items(&w)) || (rc = build_tables(&w)) ||
       (rc = build_archetypes(&w)) || (rc = build_counts(&w)))
     goto done;
@@ -1152,7 +1153,6 @@ int reco__synth_generate(const reco_synth_params *p, const reco_progress *pr, re
     rc = OOM("the dataset");
     goto done;
   }
-  if ((rc = reco__progress(pr, "world", 0, 1, NULL))) goto done;
   if ((rc = add_ids(ds, "user_", p->n_users, true)) || (rc = add_ids(ds, "item_", p->n_items, false))) goto done;
   for (int32_t i = 0; i < p->n_items && !rc; i++) rc = item_meta(&w, ds, i);
   if (rc) goto done;
