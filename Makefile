@@ -21,11 +21,11 @@ run: build
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-# The unit tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# Every test again (unit and CLI) under AddressSanitizer + UndefinedBehaviorSanitizer.
 test-asan: setup
 	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRECO_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
-	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 RECO_SANITIZED=1 ctest --output-on-failure -j $(JOBS) -R '^test_'
+	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 RECO_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
 bench: build
 	@bash scripts/bench.sh $(BUILD)

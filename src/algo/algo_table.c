@@ -4,11 +4,14 @@
 #include <string.h>
 
 extern const reco_algo reco__algo_random, reco__algo_popular, reco__algo_baseline;
+extern const reco_algo reco__algo_itemknn, reco__algo_userknn;
 
 static const reco_algo *const k_algos[] = {
     &reco__algo_random,
     &reco__algo_popular,
     &reco__algo_baseline,
+    &reco__algo_itemknn,
+    &reco__algo_userknn,
 };
 
 const reco_algo *reco__algo_find(const char *name) {

@@ -403,6 +403,46 @@ static inline double rng_exp(reco_rng *r, double mean) { return -mean * log(1.0 
 #define MAX_ITEM_CATS 3
 #define DAY 86400
 
+/*
+ * A packed alias table entry (Walker 1977, Vose 1991): slot j yields `item` with probability
+ * prob, else `alias`. Item ids are resolved at build time so a draw touches one cache line.
+ */
+typedef struct pick {
+  float prob;
+  int32_t item, alias;
+} pick;
+
+/* Vose's construction over weights w[0..n) of items ids[0..n) (ids NULL: base + k) into out. */
+static void pick_build(pick *out, const double *w, const int32_t *ids, int32_t base, int32_t n, double *p,
+                       int32_t *small, int32_t *large) {
+  double sum = 0;
+  for (int32_t k = 0; k < n; k++) sum += w[k] > 0 ? w[k] : 0;
+  int32_t ns = 0, nl = 0;
+  for (int32_t k = 0; k < n; k++) {
+    p[k] = sum > 0 ? (w[k] > 0 ? w[k] : 0) * n / sum : 1.0;
+    out[k].item = ids ? ids[k] : base + k;
+    if (p[k] < 1.0) small[ns++] = k;
+    else large[nl++] = k;
+  }
+  while (ns && nl) {
+    int32_t sm = small[--ns], lg = large[nl - 1];
+    out[sm].prob = (float)p[sm];
+    out[sm].alias = out[lg].item;
+    p[lg] -= 1.0 - p[sm];
+    if (p[lg] < 1.0) nl--, small[ns++] = lg;
+  }
+  while (nl) out[large[nl - 1]].prob = 1.0f, out[large[nl - 1]].alias = out[large[nl - 1]].item, nl--;
+  while (ns) out[small[ns - 1]].prob = 1.0f, out[small[ns - 1]].alias = out[small[ns - 1]].item, ns--;
+}
+
+/* One draw from a table of n entries: the high 32 bits of one random number pick the slot,
+ * the low 32 bits decide between it and its alias. */
+static inline int32_t pick_draw(const pick *t, int32_t n, reco_rng *r) {
+  uint64_t x = reco__rng_next(r);
+  const pick *e = &t[((x >> 32) * (uint64_t)n) >> 32];
+  return (float)(uint32_t)x * 0x1.0p-32f < e->prob ? e->item : e->alias;
+}
+
 typedef struct world {
   const reco_synth_params *p;
   int C, dim;
@@ -423,13 +463,11 @@ typedef struct world {
   /* time buckets (news: days since tb0; others one bucket) and alias tables per (bucket, cat) */
   int B;
   int64_t tb0, t_end;
-  int64_t *tab_ptr; /* B*C + 1 */
-  int32_t *tab_items;
-  reco_alias *tab;  /* B*C, n == 0 when empty */
-  int32_t *bucket_first; /* B + 1: items of bucket b are [first[b], first[b+1]) (sorted by time) */
-  reco_alias *pop;  /* B */
-  int32_t *pop_items; /* items of pop[b] (all items when B == 1) */
-  int64_t *pop_ptr;
+  int32_t *bucket_first; /* B + 1: items of bucket b are [first[b], first[b+1]) (time order) */
+  int64_t *tab_ptr;      /* B*C + 1: table (b, c) is entries [tab_ptr[b*C+c], tab_ptr[b*C+c+1]) */
+  int32_t *tab_items;    /* the items of each (b, c) list, E = tab_ptr[B*C] entries */
+  pick *tab;             /* (A + 1) x E: by popularity, then one weighting per archetype */
+  pick *pop;             /* n_items: per bucket b, entries [bucket_first[b], bucket_first[b+1]) */
   /* tags: per category, directions for its tag list; generic tags have their own */
   float *tag_dir; /* C x 14 x dim */
   float *gtag_dir; /* 8 x dim */
@@ -438,7 +476,6 @@ typedef struct world {
   float *arch_theta; /* A x C */
   float *arch_vec;   /* A x dim */
   reco_alias arch_alias;
-  reco_alias *atab; /* A x B x C: the (bucket, category) lists weighted w_i exp(affinity v_a . q_i) */
   /* users */
   int32_t *count; /* per user */
   int64_t *offset;
@@ -450,31 +487,22 @@ static void world_free(world *w) {
   reco__free(w->cent);
   reco__free(w->item_ncat);
   reco__free(w->item_cats);
-  reco__free(w->item_vec);
+  reco__free_aligned(w->item_vec);
   reco__free(w->item_quality);
   reco__free(w->item_pop);
   reco__free(w->item_avg);
   reco__free(w->item_pub);
   reco__free(w->item_series);
-  if (w->tab)
-    for (int k = 0; k < w->B * w->C; k++) reco__alias_free(&w->tab[k]);
   reco__free(w->tab);
   reco__free(w->tab_ptr);
   reco__free(w->tab_items);
-  if (w->pop)
-    for (int b = 0; b < w->B; b++) reco__alias_free(&w->pop[b]);
   reco__free(w->pop);
-  reco__free(w->pop_items);
-  reco__free(w->pop_ptr);
   reco__free(w->bucket_first);
   reco__free(w->tag_dir);
   reco__free(w->gtag_dir);
   reco__free(w->arch_theta);
   reco__free(w->arch_vec);
   reco__alias_free(&w->arch_alias);
-  if (w->atab)
-    for (size_t k = 0; k < (size_t)w->A * w->B * w->C; k++) reco__alias_free(&w->atab[k]);
-  reco__free(w->atab);
   reco__free(w->count);
   reco__free(w->offset);
   reco__free(w->user_top);
@@ -522,7 +550,7 @@ static int build_items(world *w) {
   int C = w->C, d = w->dim;
   w->item_ncat = reco__malloc((size_t)n);
   w->item_cats = reco__malloc((size_t)n * MAX_ITEM_CATS * sizeof *w->item_cats);
-  w->item_vec = reco__malloc((size_t)n * (size_t)d * sizeof *w->item_vec);
+  w->item_vec = reco__aligned_alloc((size_t)n * (size_t)d * sizeof *w->item_vec); /* a 16-d vector per line */
   w->item_quality = reco__malloc((size_t)n * sizeof *w->item_quality);
   w->item_pop = reco__malloc((size_t)n * sizeof *w->item_pop);
   w->item_avg = reco__malloc((size_t)n * sizeof *w->item_avg);
@@ -602,7 +630,8 @@ static int build_items(world *w) {
   return 0;
 }
 
-/* Alias tables: per (time bucket, category) and per bucket over all its items. */
+/* Item lists per (time bucket, category) with their popularity alias tables, and one
+ * popularity table per bucket over all its items. Archetype tables come in build_archetypes. */
 static int build_tables(world *w) {
   const reco_synth_params *p = w->p;
   int C = w->C;
@@ -616,58 +645,49 @@ static int build_tables(world *w) {
     w->B = 1;
   }
   int B = w->B;
+  size_t BC = (size_t)B * C;
   w->bucket_first = reco__calloc((size_t)B + 1, sizeof *w->bucket_first);
-  w->tab_ptr = reco__calloc((size_t)B * C + 1, sizeof *w->tab_ptr);
-  w->tab = reco__calloc((size_t)B * C, sizeof *w->tab);
-  w->pop = reco__calloc((size_t)B, sizeof *w->pop);
-  if (!w->bucket_first || !w->tab_ptr || !w->tab || !w->pop) return OOM("alias tables");
-  /* bucket ranges (items are in time order for news) */
+  w->tab_ptr = reco__calloc(BC + 1, sizeof *w->tab_ptr);
+  w->pop = reco__malloc((size_t)n * sizeof *w->pop);
+  if (!w->bucket_first || !w->tab_ptr || !w->pop) return OOM("alias tables");
   for (int32_t i = 0; i < n; i++) {
     int b = w->item_pub ? (int)RECO_MIN((int64_t)B - 1, (w->item_pub[i] - w->tb0) / DAY) : 0;
     w->bucket_first[b + 1]++;
   }
   for (int b = 0; b < B; b++) w->bucket_first[b + 1] += w->bucket_first[b];
-  size_t n_entries = 0;
-  for (int32_t i = 0; i < n; i++) n_entries += w->item_ncat[i];
-  w->tab_items = reco__malloc((n_entries ? n_entries : 1) * sizeof *w->tab_items);
-  double *wt = reco__malloc(((size_t)n > n_entries ? (size_t)n : n_entries) * sizeof *wt + 1);
-  if (!w->tab_items || !wt) {
-    reco__free(wt);
-    return OOM("alias tables");
-  }
-  int b = 0;
-  for (int32_t i = 0; i < n; i++) {
-    while (i >= w->bucket_first[b + 1]) b++;
-    for (int j = 0; j < w->item_ncat[i]; j++) w->tab_ptr[(size_t)b * C + w->item_cats[(size_t)i * MAX_ITEM_CATS + j] + 1]++;
-  }
-  for (size_t k = 0; k < (size_t)B * C; k++) w->tab_ptr[k + 1] += w->tab_ptr[k];
-  int64_t *fill = reco__malloc(((size_t)B * C + 1) * sizeof *fill);
-  if (!fill) {
-    reco__free(wt);
-    return OOM("alias tables");
-  }
-  memcpy(fill, w->tab_ptr, ((size_t)B * C + 1) * sizeof *fill);
-  b = 0;
-  for (int32_t i = 0; i < n; i++) {
-    while (i >= w->bucket_first[b + 1]) b++;
-    for (int j = 0; j < w->item_ncat[i]; j++)
-      w->tab_items[fill[(size_t)b * C + w->item_cats[(size_t)i * MAX_ITEM_CATS + j]]++] = i;
-  }
-  reco__free(fill);
+  for (int b = 0; b < B; b++)
+    for (int32_t i = w->bucket_first[b]; i < w->bucket_first[b + 1]; i++)
+      for (int j = 0; j < w->item_ncat[i]; j++) w->tab_ptr[(size_t)b * C + w->item_cats[(size_t)i * MAX_ITEM_CATS + j] + 1]++;
+  for (size_t k = 0; k < BC; k++) w->tab_ptr[k + 1] += w->tab_ptr[k];
+  size_t E = (size_t)w->tab_ptr[BC], longest = (size_t)n;
+  w->tab_items = reco__malloc((E ? E : 1) * sizeof *w->tab_items);
+  w->tab = reco__malloc(((size_t)p->n_archetypes + 1) * (E ? E : 1) * sizeof *w->tab);
+  int64_t *fill = reco__malloc((BC + 1) * sizeof *fill);
+  double *wt = reco__malloc(2 * longest * sizeof *wt);
+  int32_t *sl = reco__malloc(2 * longest * sizeof *sl);
   int rc = 0;
-  for (size_t k = 0; k < (size_t)B * C && !rc; k++) {
+  if (!w->tab_items || !w->tab || !fill || !wt || !sl) {
+    rc = OOM("alias tables");
+    goto done;
+  }
+  memcpy(fill, w->tab_ptr, (BC + 1) * sizeof *fill);
+  for (int b = 0; b < B; b++)
+    for (int32_t i = w->bucket_first[b]; i < w->bucket_first[b + 1]; i++)
+      for (int j = 0; j < w->item_ncat[i]; j++)
+        w->tab_items[fill[(size_t)b * C + w->item_cats[(size_t)i * MAX_ITEM_CATS + j]]++] = i;
+  for (size_t k = 0; k < BC; k++) {
     int64_t lo = w->tab_ptr[k], hi = w->tab_ptr[k + 1];
-    if (hi == lo) continue;
     for (int64_t x = lo; x < hi; x++) wt[x - lo] = w->item_pop[w->tab_items[x]];
-    rc = reco__alias_init(&w->tab[k], wt, (int32_t)(hi - lo));
+    if (hi > lo) pick_build(w->tab + lo, wt, w->tab_items + lo, 0, (int32_t)(hi - lo), wt + longest, sl, sl + longest);
   }
-  for (int bb = 0; bb < B && !rc; bb++) {
-    int32_t lo = w->bucket_first[bb], hi = w->bucket_first[bb + 1];
-    if (hi == lo) continue;
-    for (int32_t i = lo; i < hi; i++) wt[i - lo] = w->item_pop[i];
-    rc = reco__alias_init(&w->pop[bb], wt, hi - lo);
+  for (int b = 0; b < B; b++) {
+    int32_t lo = w->bucket_first[b], hi = w->bucket_first[b + 1];
+    if (hi > lo) pick_build(w->pop + lo, w->item_pop + lo, NULL, lo, hi - lo, wt + longest, sl, sl + longest);
   }
+done:
+  reco__free(fill);
   reco__free(wt);
+  reco__free(sl);
   return rc;
 }
 
@@ -695,31 +715,30 @@ static int build_archetypes(world *w) {
   reco__free(size);
   if (rc) return rc;
   /* each archetype's view of every (bucket, category) list: popularity x exp(affinity v_a . q_i) */
-  size_t BC = (size_t)w->B * w->C, longest = 1;
+  size_t BC = (size_t)w->B * w->C, E = (size_t)w->tab_ptr[BC], longest = 1;
   for (size_t k = 0; k < BC; k++) longest = RECO_MAX(longest, (size_t)(w->tab_ptr[k + 1] - w->tab_ptr[k]));
-  w->atab = reco__calloc((size_t)A * BC, sizeof *w->atab);
-  if (!w->atab) return OOM("archetype tables");
   int failed = 0;
   int nt = p->threads > 0 ? p->threads : reco_get_threads();
 #pragma omp parallel num_threads(nt)
   {
-    double *wt = reco__malloc(longest * sizeof *wt);
-    if (!wt) __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
+    double *wt = reco__malloc(2 * longest * sizeof *wt);
+    int32_t *sl = reco__malloc(2 * longest * sizeof *sl);
+    if (!wt || !sl) __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
 #pragma omp for schedule(dynamic, 1)
     for (int a = 0; a < A; a++) {
       const float *v = w->arch_vec + (size_t)a * d;
-      for (size_t k = 0; k < BC && wt && !__atomic_load_n(&failed, __ATOMIC_RELAXED); k++) {
+      pick *out = w->tab + ((size_t)a + 1) * E;
+      for (size_t k = 0; k < BC && wt && sl; k++) {
         int64_t lo = w->tab_ptr[k], hi = w->tab_ptr[k + 1];
-        if (hi == lo) continue;
         for (int64_t x = lo; x < hi; x++) {
           int32_t it = w->tab_items[x];
           wt[x - lo] = w->item_pop[it] * exp(p->affinity * dot(v, w->item_vec + (size_t)it * d, d));
         }
-        if (reco__alias_init(&w->atab[(size_t)a * BC + k], wt, (int32_t)(hi - lo)))
-          __atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
+        if (hi > lo) pick_build(out + lo, wt, w->tab_items + lo, 0, (int32_t)(hi - lo), wt + longest, sl, sl + longest);
       }
     }
     reco__free(wt);
+    reco__free(sl);
   }
   return failed ? OOM("archetype tables") : 0;
 }
@@ -948,9 +967,10 @@ typedef struct out_arrays {
 
 /* One item choice (see the header comment): O(candidates * dim). */
 static int32_t choose(const world *w, const scratch *s, reco_rng *r, int32_t u, int32_t prev, int64_t t) {
-  const reco_alias *atab = w->atab + (size_t)s->arch * w->B * w->C;
   const reco_synth_params *p = w->p;
   int C = w->C, d = w->dim;
+  size_t E = (size_t)w->tab_ptr[(size_t)w->B * C];
+  const pick *atab = w->tab + ((size_t)s->arch + 1) * E;
   int32_t stamp = u + 1;
   bool news = w->item_pub != NULL, repeats = p->domain == RECO_SYNTH_ECOMMERCE;
   int bnow = 0;
@@ -965,13 +985,10 @@ static int32_t choose(const world *w, const scratch *s, reco_rng *r, int32_t u, 
     }
     double x = reco__rng_uniform(r);
     const float *anchor2 = NULL;
-    const reco_alias *tab;
-    const int32_t *items = NULL;
+    const pick *tab = NULL;
+    int32_t n = 0;
     int K = p->candidates;
-    if (x < p->p_popular) {
-      tab = &w->pop[b];
-      K = 1;
-    } else {
+    if (x >= p->p_popular) {
       x -= p->p_popular;
       int c;
       bool explore = false;
@@ -987,19 +1004,20 @@ static int32_t choose(const world *w, const scratch *s, reco_rng *r, int32_t u, 
         while (k < C - 1 && y >= s->ccum[k]) k++;
         c = s->corder[k];
       }
-      tab = explore ? &w->tab[(size_t)b * C + c] : &atab[(size_t)b * C + c];
-      items = w->tab_items + w->tab_ptr[(size_t)b * C + c];
+      size_t k = (size_t)b * C + (size_t)c;
+      n = (int32_t)(w->tab_ptr[k + 1] - w->tab_ptr[k]);
+      tab = (explore ? w->tab : atab) + w->tab_ptr[k];
     }
-    if (tab->n == 0) {
-      tab = &w->pop[b];
-      items = NULL;
-      if (tab->n == 0) continue;
+    if (n == 0) { /* a popularity draw, or an empty category */
+      tab = w->pop + w->bucket_first[b];
+      n = w->bucket_first[b + 1] - w->bucket_first[b];
+      K = 1;
+      if (n == 0) continue;
     }
     int32_t best = -1;
     float best_s = -INFINITY;
     for (int j = 0; j < K; j++) {
-      int32_t a = reco__alias_draw(tab, r);
-      int32_t it = items ? items[a] : w->bucket_first[b] + a;
+      int32_t it = pick_draw(tab, n, r);
       if (news && w->item_pub[it] > t) continue;
       if (fallback < 0) fallback = it;
       if (s->seen[it] == stamp && !(repeats && reco__rng_uniform(r) < 0.08)) continue;

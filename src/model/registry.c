@@ -395,7 +395,7 @@ static int fill_entry(reco_reg_entry *e, const char *root, const char *algo, int
   if ((s = reco__mf_get_meta(r, "n_items"))) e->n_items = (int32_t)strtol(s, NULL, 10);
   if (strcmp(reco__mf_algo(r), algo) != 0) {
     e->err = RECO_EFORMAT;
-    char msg[256];
+    char msg[4200];
     snprintf(msg, sizeof msg, "%s: holds a %s model, not %s", path, reco__mf_algo(r), algo);
     e->error = dup_str(msg);
   }
