@@ -1,6 +1,7 @@
 /* train.c - `reco train`: fit one algorithm on a dataset, measure it on a held-out slice, and
  * save it to a file or publish it as a new version in a model registry. */
 #include <getopt.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,8 +137,14 @@ int cmd_train(int argc, char **argv) {
     printf("{\"algo\": \"%s\", \"path\": ", algo);
     cli_json_str(stdout, path);
     printf(", \"version\": %d, \"params\": %s, \"users\": %d, \"items\": %d, \"interactions\": %zu, \"fit_s\": %.6f, "
-           "\"validate_s\": %.6f, \"validation\": %s}\n",
+           "\"validate_s\": %.6f, \"validation\": %s, \"curve\": [",
            version, params, m->n_users, m->n_items, m->n_train, m->fit_s, val_s, metrics[0] ? metrics : "null");
+    for (int e = 0; e < m->n_curve; e++) {
+      printf("%s{\"epoch\": %d, \"loss\": %.6g", e ? ", " : "", e + 1, m->curve_loss[e]);
+      if (!isnan(m->curve_valid[e])) printf(", \"valid\": %.6g", m->curve_valid[e]);
+      printf("}");
+    }
+    printf("]}\n");
   } else {
     printf("trained %s on %s: %d users, %d items, %zu interactions in %.3f s\n", algo, data, m->n_users, m->n_items,
            m->n_train, m->fit_s);

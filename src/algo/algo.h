@@ -34,6 +34,7 @@ typedef struct reco_param_spec {
 } reco_param_spec;
 
 #define RECO_MAX_PARAMS 32
+#define RECO_MAX_CURVE 512
 
 typedef struct reco_user_view {
   int32_t user;          /* index known to the model, or -1 */
@@ -84,6 +85,10 @@ struct reco_model {
   int threads;
   char metrics[512]; /* validation metrics as JSON text, "" when none */
   reco_idmap *user_ids, *item_ids; /* external ids of the indices (refcounted), may be NULL */
+  /* learning curve: training loss (and validation metric when the algorithm measures one) per
+   * epoch, appended by iterative algorithms with reco__model_curve_add; not saved */
+  int n_curve;
+  float curve_loss[RECO_MAX_CURVE], curve_valid[RECO_MAX_CURVE];
   void *state;       /* the algorithm's own */
 };
 
@@ -102,6 +107,9 @@ int reco__model_fit(reco_model *m, const reco_dataset *train, const reco_progres
 void reco__model_free(reco_model *m);
 int reco__model_save(const reco_model *m, const char *path);
 int reco__model_load(const char *path, reco_model **out);
+/* Appends one epoch to the learning curve (valid = NAN when not measured) and reports progress
+ * ("epoch 3/20 loss 0.8123"); returns RECO_ECANCELED when the progress callback asks to stop. */
+int reco__model_curve_add(reco_model *m, const reco_progress *p, int epoch, int epochs, double loss, double valid);
 /* Parameters as a JSON object text into buf. */
 int reco__model_params_json(const reco_model *m, char *buf, size_t len);
 /* Rating prediction clipped to the training scale; global mean for unknown indices. */

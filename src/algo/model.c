@@ -112,6 +112,18 @@ int reco__model_params_json(const reco_model *m, char *buf, size_t len) {
   return o < len ? 0 : reco__seterr(RECO_ELIMIT, "parameter text longer than %zu bytes", len);
 }
 
+int reco__model_curve_add(reco_model *m, const reco_progress *p, int epoch, int epochs, double loss, double valid) {
+  if (m->n_curve < RECO_MAX_CURVE) {
+    m->curve_loss[m->n_curve] = (float)loss;
+    m->curve_valid[m->n_curve] = (float)valid;
+    m->n_curve++;
+  }
+  char info[96];
+  if (isnan(valid)) snprintf(info, sizeof info, "epoch %d/%d loss %.5g", epoch, epochs, loss);
+  else snprintf(info, sizeof info, "epoch %d/%d loss %.5g valid %.5g", epoch, epochs, loss, valid);
+  return reco__progress(p, m->algo->name, epoch, epochs, info);
+}
+
 int reco__model_fit(reco_model *m, const reco_dataset *train, const reco_progress *progress) {
   if (!train->finalized) return reco__seterr(RECO_ESTATE, "dataset not finalized");
   if (m->state && m->algo->free_state) m->algo->free_state(m);
@@ -124,6 +136,7 @@ int reco__model_fit(reco_model *m, const reco_dataset *train, const reco_progres
   m->n_train = train->n;
   m->fingerprint = reco__ds_fingerprint(train);
   m->threads = reco_get_threads();
+  m->n_curve = 0;
   reco__idmap_unref(m->user_ids);
   reco__idmap_unref(m->item_ids);
   m->user_ids = reco__idmap_ref(train->users);
