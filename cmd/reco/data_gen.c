@@ -15,7 +15,7 @@ static void usage(FILE *f) {
           "Usage: reco data gen [--domain D] [options]\n"
           "Generate a deterministic synthetic dataset: users with latent tastes, items with\n"
           "categories and power-law popularity, sessions of timestamped events. The same\n"
-          "options and seed give byte-identical files on any machine and thread count.\n\n"
+          "options and seed give byte-identical files whatever the thread count.\n\n"
           "  --domain D          ecommerce (default), streaming or news\n"
           "  --users N           users   (ecommerce 20000, streaming 10000, news 20000)\n"
           "  --items N           items   (ecommerce 5000,  streaming 4000,  news 6000)\n"

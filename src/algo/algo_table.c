@@ -4,7 +4,11 @@
 #include <string.h>
 
 extern const reco_algo reco__algo_random, reco__algo_popular, reco__algo_baseline;
-extern const reco_algo reco__algo_itemknn, reco__algo_userknn;
+extern const reco_algo reco__algo_itemknn, reco__algo_userknn, reco__algo_slopeone;
+extern const reco_algo reco__algo_als, reco__algo_ials, reco__algo_bpr;
+extern const reco_algo reco__algo_content;
+extern const reco_algo reco__algo_ease;
+extern const reco_algo reco__algo_svd, reco__algo_svdpp;
 
 static const reco_algo *const k_algos[] = {
     &reco__algo_random,
@@ -12,6 +16,14 @@ static const reco_algo *const k_algos[] = {
     &reco__algo_baseline,
     &reco__algo_itemknn,
     &reco__algo_userknn,
+    &reco__algo_slopeone,
+    &reco__algo_als,
+    &reco__algo_ials,
+    &reco__algo_bpr,
+    &reco__algo_content,
+    &reco__algo_ease,
+    &reco__algo_svd,
+    &reco__algo_svdpp,
 };
 
 const reco_algo *reco__algo_find(const char *name) {

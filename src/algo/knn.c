@@ -4,31 +4,37 @@
  * Rating prediction. The baseline b_ui = mu + b_u + b_i is fitted by alternating least squares
  * as in baseline.c (Koren 2008, section 2.1). Neighbours come from a similarity table
  * (knn_sim.c: cosine, adjusted cosine, Pearson, Pearson-baseline, Jaccard, MSD; shrinkage and
- * minimum support), pruned to the best `candidates` per row. Then, for the k most similar
- * neighbours that rated the item (item-based: the k items of the user's most similar to i):
- *   basic     r_ui = sum s r_uj / sum s                           (Herlocker et al. 1999)
- *   means     r_ui = mu_i + sum s (r_uj - mu_j) / sum s           (Surprise KNNWithMeans)
- *   baseline  r_ui = b_ui + sum s (r_uj - b_uj) / sum s           (Koren 2010, eq. 3)
- *   learned   (itemknn only, the default) Koren 2008's global neighbourhood model, section 3.2:
+ * minimum support), pruned to the best `candidates` per row. Then, over the k neighbours most
+ * similar to the target that have a rating for it (item-based: the k items of the user's most
+ * similar to i), with positive similarities s:
+ *   basic     r_ui = sum s r_uj / sum s                         (Herlocker et al. 1999)
+ *   means     r_ui = mu_i + sum s (r_uj - mu_j) / sum s         (Surprise's KNNWithMeans)
+ *   baseline  r_ui = b_ui + sum s (r_uj - b_uj) / sum s         (Koren 2010, section 2.2)
+ *   learned   (itemknn only, the default) the global neighbourhood model of Koren 2008,
+ *             section 3.2, restricted to k neighbours:
  *     r_ui = mu + b_u + b_i + |R^k(i;u)|^-1/2 sum_{j in R^k(i;u)} (r_uj - b_uj) w_ij
  *                           + |N^k(i;u)|^-1/2 sum_{j in N^k(i;u)} c_ij
  *     with S^k(i) the k items most similar to i (shrunk Pearson-baseline), R^k(i;u) = R(u) n
- *     S^k(i), N(u) = R(u) (no implicit data beyond the ratings), b_uj the fixed ALS baseline,
- *     and b_u, b_i, w_ij, c_ij learned by stochastic gradient descent on the squared error with
- *     L2 penalty lambda (the update rules under eq. 10 of the paper). The interpolation
- *     weights are learned jointly over all ratings instead of being similarities, which is
- *     what takes the model below correlation-based kNN.
+ *     S^k(i), N(u) = R(u) (no implicit feedback beyond the ratings), b_uj the fixed ALS
+ *     baseline, and b_u, b_i, w_ij, c_ij learned by stochastic gradient descent on the squared
+ *     error with L2 penalties, as in the paper. The interpolation weights are fitted jointly
+ *     over all ratings instead of being similarities, which is what takes the model below
+ *     correlation-based kNN. Optionally (user_k > 0, off by default) the same terms over each
+ *     user's most similar users are learned alongside (our extension, see fit_learned()).
  *
  * Ranking (score, similar, explain). A second table, from the interaction patterns alone:
- * cosine (optionally asymmetric, Aiolli 2013) or Jaccard over binary interactions, each
- * optionally weighted by BM25 or TF-IDF (rows are documents and columns terms, as in the
- * `implicit` library's weighting of the item-user matrix), pruned to `rank_k` neighbours per
- * row, optionally raised to a power and normalised per row. Item-based: score_i = sum over the
- * history's items j of s_ji, a sparse accumulation over the history's neighbour lists into
- * the caller's output array; the history is used as given, so a brand-new user is served
- * without retraining. User-based: score_i = sum over the user's rank_k neighbours v of s_uv
- * over v's items; an unknown user's neighbours are found from the history on the fly.
- * Every score starts from a popularity prior below 1e-6, which only breaks ties.
+ * cosine (optionally asymmetric, Aiolli 2013) or Jaccard over binary interactions, optionally
+ * weighted by BM25 or TF-IDF (rows are documents and columns terms, as the `implicit` library
+ * weights the item-user matrix), optionally raised to a power and normalised per row. Item-
+ * based, score_i = sum over the history's items j of s_ij, where the pairs kept are the rank_k
+ * best neighbours of each candidate i (Sarwar et al. 2001; the default, better on held-out
+ * data) or of each history item j (Deshpande & Karypis 2004). Either way the table is stored
+ * as one list per history item, so a score is a sparse accumulation over the history's lists
+ * into the caller's output array: nothing is allocated, the history is used as given, and a
+ * brand-new user is served without retraining. User-based, score_i = sum over the user's
+ * rank_k neighbours v of s_uv over v's items; an unknown user's neighbours are found from the
+ * history on the fly. Every score starts from a popularity prior below 1e-6 that only breaks
+ * ties.
  */
 #include "knn_sim.h"
 
@@ -42,26 +48,26 @@ enum { NORM_NONE = 0, NORM_MAX, NORM_SUM };
 
 /* ---- parameters ---- */
 
-#define KNN_COMMON_PARAMS(SIM, K, SHRINK)                                                                         \
-  {"sim", RECO_P_ENUM, SIM, 0, 5, RECO_KNN_SIM_CHOICES, "similarity that picks the rating neighbours"},           \
-      {"k", RECO_P_INT, K, 1, 100000, NULL, "neighbours used per rating prediction"},                            \
-      {"shrink", RECO_P_FLOAT, SHRINK, 0, 1e9, NULL, "shrink similarities by n/(n+shrink), n = common ratings"}, \
-      {"min_support", RECO_P_INT, 1, 1, 1e9, NULL, "common ratings needed for a similarity"},                    \
-      {"candidates", RECO_P_INT, 400, 1, 1e6, NULL, "rating neighbours stored per row (basic/means/baseline)"},  \
-      {"reg_user", RECO_P_FLOAT, 15, 0, 1e6, NULL, "baseline: L2 penalty on user biases"},                      \
-      {"reg_item", RECO_P_FLOAT, 10, 0, 1e6, NULL, "baseline: L2 penalty on item biases"},                      \
-      {"baseline_epochs", RECO_P_INT, 10, 1, 1000, NULL, "baseline: alternating least-squares sweeps"}
+#define KNN_COMMON_PARAMS(SIM, K, SHRINK)                                                                  \
+  {"sim", RECO_P_ENUM, SIM, 0, 5, RECO_KNN_SIM_CHOICES, "similarity that picks the rating neighbours"},    \
+  {"k", RECO_P_INT, K, 1, 100000, NULL, "neighbours used per rating prediction"},                          \
+  {"shrink", RECO_P_FLOAT, SHRINK, 0, 1e9, NULL, "shrink similarities by n/(n+shrink), n = co-ratings"},   \
+  {"min_support", RECO_P_INT, 1, 1, 1e9, NULL, "co-ratings needed for a similarity"},                      \
+  {"candidates", RECO_P_INT, 400, 1, 1e6, NULL, "rating neighbours stored per row (basic/means/baseline)"}, \
+  {"reg_user", RECO_P_FLOAT, 15, 0, 1e6, NULL, "baseline: L2 penalty on user biases"},                     \
+  {"reg_item", RECO_P_FLOAT, 10, 0, 1e6, NULL, "baseline: L2 penalty on item biases"},                     \
+  {"baseline_epochs", RECO_P_INT, 10, 1, 1000, NULL, "baseline: alternating least-squares sweeps"}
 
-#define KNN_RANK_PARAMS(RK, ALPHA, WT, NORM)                                                                       \
-  {"rank_sim", RECO_P_ENUM, 0, 0, 1, "cosine|jaccard", "ranking similarity over interactions"},                   \
-      {"rank_k", RECO_P_INT, RK, 1, 100000, NULL, "ranking neighbours kept per row"},                             \
-      {"rank_shrink", RECO_P_FLOAT, 0, 0, 1e9, NULL, "ranking: shrink by n/(n+shrink)"},                          \
-      {"alpha", RECO_P_FLOAT, ALPHA, 0, 1, NULL, "ranking cosine: asymmetry (0.5 = cosine, Aiolli 2013)"},       \
-      {"rank_power", RECO_P_FLOAT, 1, 0.01, 100, NULL, "ranking similarities raised to this power"},             \
-      {"weighting", RECO_P_ENUM, WT, 0, 2, "none|bm25|tfidf", "weighting of the interactions before similarity"}, \
-      {"bm25_k1", RECO_P_FLOAT, 1.2, 0, 1e6, NULL, "BM25 term saturation K1"},                                    \
-      {"bm25_b", RECO_P_FLOAT, 0.75, 0, 1, NULL, "BM25 length normalisation B"},                                   \
-      {"rank_norm", RECO_P_ENUM, NORM, 0, 2, "none|max|sum", "normalise each neighbour list (by max or sum)"}
+#define KNN_RANK_PARAMS(RK, ALPHA, POWER, WT)                                                                 \
+  {"rank_sim", RECO_P_ENUM, 0, 0, 1, "cosine|jaccard", "ranking similarity over the interactions"},         \
+  {"rank_k", RECO_P_INT, RK, 1, 100000, NULL, "ranking neighbours kept per row"},                          \
+  {"rank_shrink", RECO_P_FLOAT, 0, 0, 1e9, NULL, "ranking: shrink by n/(n+shrink)"},                       \
+  {"alpha", RECO_P_FLOAT, ALPHA, 0, 1, NULL, "ranking cosine: asymmetry (0.5 = cosine, Aiolli 2013)"},     \
+  {"rank_power", RECO_P_FLOAT, POWER, 0.01, 100, NULL, "kept ranking similarities raised to this power"},  \
+  {"weighting", RECO_P_ENUM, WT, 0, 2, "none|bm25|tfidf", "weighting of the interactions"},                 \
+  {"bm25_k1", RECO_P_FLOAT, 1.2, 0, 1e6, NULL, "BM25 saturation K1"},                                      \
+  {"bm25_b", RECO_P_FLOAT, 0.75, 0, 1, NULL, "BM25 length normalisation B"},                               \
+  {"rank_norm", RECO_P_ENUM, 0, 0, 2, "none|max|sum", "normalise each neighbour list by its max or sum"}
 
 static const reco_param_spec k_item_params[] = {
     KNN_COMMON_PARAMS(RECO_KNN_PEARSON_BASELINE, 100, 100),
@@ -71,13 +77,16 @@ static const reco_param_spec k_item_params[] = {
     {"reg", RECO_P_FLOAT, 0.002, 0, 1e6, NULL, "learned: L2 penalty lambda on w_ij and c_ij"},
     {"reg_bias", RECO_P_FLOAT, 0.002, 0, 1e6, NULL, "learned: L2 penalty on the learned biases"},
     {"lr_decay", RECO_P_FLOAT, 1, 0.01, 1, NULL, "learned: learning rate multiplier per pass"},
-    KNN_RANK_PARAMS(200, 0.5, WT_NONE, NORM_NONE),
+    {"user_k", RECO_P_INT, 0, 0, 100000, NULL, "learned: also weights over each user's user_k most similar users"},
+    KNN_RANK_PARAMS(200, 0.3, 1, WT_TFIDF),
+    {"rank_prune", RECO_P_ENUM, 1, 0, 1, "history|candidate",
+     "keep the rank_k best neighbours of each history item, or of each candidate item"},
 };
 
 static const reco_param_spec k_user_params[] = {
     KNN_COMMON_PARAMS(RECO_KNN_PEARSON_BASELINE, 40, 100),
     {"predict", RECO_P_ENUM, 0, 0, 2, "baseline|means|basic", "rating prediction rule"},
-    KNN_RANK_PARAMS(50, 0.5, WT_NONE, NORM_NONE),
+    KNN_RANK_PARAMS(100, 0.5, 2, WT_TFIDF),
 };
 
 /* ---- state ---- */
@@ -99,9 +108,12 @@ typedef struct knn_state {
   float *mean;      /* per row entity (items for itemknn, users for userknn): mean rating */
   reco_knn_table rate;
   float *w, *c; /* learned mode: parallel to rate.idx */
+  reco_knn_table urate; /* learned mode with user_k > 0: each user's user_k most similar users */
+  float *z, *zc;        /* their weights z_uv and offsets d_uv, parallel to urate.idx */
+  int user_k;
   reco_knn_table rank;
   float *prior;     /* per item, < 1e-6: ties only */
-  float *rank_norm; /* userknn: per user norm of the weighted interactions (fold-in cosine) */
+  float *rank_sq;   /* userknn: per user sum of squared interaction weights (fold-in cosine) */
   double avg_len;   /* mean row length of the ranking matrix (BM25) */
 } knn_state;
 
@@ -109,9 +121,10 @@ static void knn_free(reco_model *m) {
   knn_state *s = m->state;
   if (!s) return;
   void *arrays[] = {s->uptr, s->uitem, s->uval, s->iptr, s->iuser, s->ival, s->bu, s->bi, s->lbu,
-                    s->lbi, s->mean, s->w, s->c, s->prior, s->rank_norm};
+                    s->lbi, s->mean, s->w, s->c, s->z, s->zc, s->prior, s->rank_sq};
   for (size_t j = 0; j < RECO_ARRAY_LEN(arrays); j++) reco__free_aligned(arrays[j]);
   reco__knn_table_free(&s->rate);
+  reco__knn_table_free(&s->urate);
   reco__knn_table_free(&s->rank);
   reco__free(s);
   m->state = NULL;
@@ -121,6 +134,8 @@ static void read_params(const reco_model *m, knn_state *s) {
   s->mode = (int)reco__model_param(m, "predict");
   if (s->user_based) s->mode += 1; /* userknn has no learned rule */
   s->k = (int)reco__model_param(m, "k");
+  s->user_k = s->user_based ? 0 : (int)reco__model_param(m, "user_k");
+  if (s->mode != PR_LEARNED) s->user_k = 0;
   s->rank_kind = (int)reco__model_param(m, "rank_sim") == 1 ? RECO_KNN_JACCARD : RECO_KNN_COSINE;
   s->weighting = (int)reco__model_param(m, "weighting");
   s->rank_shrink = reco__model_param(m, "rank_shrink");
@@ -155,21 +170,24 @@ static void fit_baseline(const reco_dataset *d, double mu, double lu, double li,
 }
 
 /*
- * Weight of one interaction for the ranking similarity; the row entity is the "document"
- * (length n_doc) and the column entity the "term" (in n_term documents out of n_docs).
+ * Weight of one interaction for the ranking similarity, tf(document) * idf(term): the row
+ * entity is the "document" (n_doc interactions) and the column entity the "term" (found in
+ * n_term documents out of n_docs). Binary interactions, so TF-IDF's tf is 1 and BM25's is
+ * its saturation with length normalisation, (K1 + 1) / (K1 ((1 - B) + B n_doc / avg) + 1).
  */
+static double weight_idf(const knn_state *s, double n_term, double n_docs) {
+  if (s->weighting == WT_NONE) return 1.0;
+  double idf = log(n_docs) - log1p(n_term);
+  return idf > 0 ? idf : 0;
+}
+
+static double weight_tf(const knn_state *s, double n_doc) {
+  if (s->weighting != WT_BM25) return 1.0;
+  return (s->k1 + 1) / (s->k1 * ((1 - s->b) + s->b * n_doc / (s->avg_len > 0 ? s->avg_len : 1)) + 1);
+}
+
 static float interaction_weight(const knn_state *s, double n_doc, double n_term, double n_docs) {
-  double idf;
-  switch (s->weighting) {
-  case WT_BM25:
-    idf = log(n_docs) - log1p(n_term);
-    if (idf < 0) idf = 0;
-    return (float)((s->k1 + 1) / (s->k1 * ((1 - s->b) + s->b * n_doc / (s->avg_len > 0 ? s->avg_len : 1)) + 1) * idf);
-  case WT_TFIDF:
-    idf = log(n_docs) - log1p(n_term);
-    return (float)(idf > 0 ? idf : 0);
-  default: return 1.0f;
-  }
+  return (float)(weight_tf(s, n_doc) * weight_idf(s, n_term, n_docs));
 }
 
 /*
@@ -218,17 +236,25 @@ static int build_rank(const reco_model *m, knn_state *s, int32_t n_rows, const i
       if (z > 0)
         for (int64_t p = s->rank.ptr[a]; p < s->rank.ptr[a + 1]; p++) s->rank.sim[p] = (float)(s->rank.sim[p] / z);
     }
+  if (!s->user_based && (int)reco__model_param(m, "rank_prune") == 1) {
+    /* rows were candidates: turn them into lists per history item for the accumulation */
+    reco_knn_table t;
+    rc = reco__knn_table_transpose(&s->rank, n_rows, &t);
+    if (rc) goto done;
+    reco__knn_table_free(&s->rank);
+    s->rank = t;
+  }
   if (s->user_based) {
     /* per user norm of the weighted row, for the fold-in cosine */
-    s->rank_norm = aalloc((size_t)n_rows, sizeof *s->rank_norm);
-    if (!s->rank_norm) {
+    s->rank_sq = aalloc((size_t)n_rows, sizeof *s->rank_sq);
+    if (!s->rank_sq) {
       rc = reco__seterr(RECO_ENOMEM, "out of memory");
       goto done;
     }
     for (int32_t a = 0; a < n_rows; a++) {
       double z = 0;
       for (int64_t p = rptr[a]; p < rptr[a + 1]; p++) z += rv ? (double)rv[p] * rv[p] : 1.0;
-      s->rank_norm[a] = (float)sqrt(z);
+      s->rank_sq[a] = (float)z;
     }
   }
 done:
@@ -257,7 +283,7 @@ static int copy_ratings(const reco_dataset *d, knn_state *s) {
   memcpy(s->uptr, d->uptr, ((size_t)d->n_users + 1) * sizeof *s->uptr);
   memcpy(s->uitem, d->uitem, nnz * sizeof *s->uitem);
   memcpy(s->uval, d->uval, nnz * sizeof *s->uval);
-  if (!s->user_based) return 0;
+  if (!s->user_based && !s->user_k) return 0;
   s->iptr = aalloc((size_t)d->n_items + 1, sizeof *s->iptr);
   s->iuser = aalloc(nnz, sizeof *s->iuser);
   s->ival = aalloc(nnz, sizeof *s->ival);
@@ -316,31 +342,113 @@ static void row_means(int32_t n, const int64_t *ptr, const float *val, double mu
  * SGD for the global neighbourhood model (Koren 2008, section 3.2). Users are visited in a
  * seeded random order and each user's ratings in random order; a dense array holds the
  * current user's residuals r_uj - b_uj (NAN where unrated) so that R^k(i;u) is found in O(k).
+ *
+ * With user_k > 0 (off by default) the model gains the mirror image of its item terms over
+ * users, learned jointly with them (our extension; the paper's model is item-oriented):
+ *   + |U^k(u;i)|^-1/2 sum_{v in U^k(u;i)} ((r_vi - b_vi) z_uv + d_uv),
+ * U^k(u;i) the users among u's user_k most similar (shrunk Pearson-baseline) who rated i. For
+ * the current user those sets are gathered once per pass into buckets, one per item of the
+ * user, by walking each neighbour's ratings against a dense item -> position marker.
  */
+typedef struct sgd_scratch {
+  float *res;          /* per item: r_uj - b_uj of the current user, NAN elsewhere */
+  int32_t *where;      /* per item: position in the current user's row, -1 elsewhere */
+  int32_t *perm, *bstart;
+  int64_t *pos;        /* item-side slots of R^k(i;u) */
+  float *rr;
+  int64_t *bslot;      /* user-side buckets: slot in urate and residual r_vi - b_vi */
+  float *bres;
+  size_t bcap;
+} sgd_scratch;
+
+/* Fills the current user's buckets: bstart[q] .. bstart[q+1] for the q-th item of the row. */
+static int gather_users(const knn_state *s, const reco_dataset *d, int32_t u, float mu, sgd_scratch *x) {
+  int64_t a = d->uptr[u], n = d->uptr[u + 1] - a;
+  memset(x->bstart, 0, (size_t)(n + 1) * sizeof *x->bstart);
+  size_t total = 0;
+  for (int64_t t = s->urate.ptr[u]; t < s->urate.ptr[u + 1]; t++) {
+    int32_t v = s->urate.idx[t];
+    for (int64_t p = d->uptr[v]; p < d->uptr[v + 1]; p++) {
+      int32_t q = x->where[d->uitem[p]];
+      if (q >= 0) {
+        x->bstart[q + 1]++;
+        total++;
+      }
+    }
+  }
+  if (total > x->bcap) {
+    size_t cap = x->bcap;
+    if (RECO_GROW(x->bslot, cap, total)) return RECO_ENOMEM;
+    cap = x->bcap;
+    if (RECO_GROW(x->bres, cap, total)) return RECO_ENOMEM;
+    x->bcap = cap;
+  }
+  for (int64_t q = 0; q < n; q++) x->bstart[q + 1] += x->bstart[q];
+  /* fill, using perm as the running cursor (it is reshuffled afterwards) */
+  for (int64_t q = 0; q < n; q++) x->perm[q] = x->bstart[q];
+  for (int64_t t = s->urate.ptr[u]; t < s->urate.ptr[u + 1]; t++) {
+    int32_t v = s->urate.idx[t];
+    for (int64_t p = d->uptr[v]; p < d->uptr[v + 1]; p++) {
+      int32_t i = d->uitem[p], q = x->where[i];
+      if (q < 0) continue;
+      int32_t c = x->perm[q]++;
+      x->bslot[c] = t;
+      x->bres[c] = d->uval[p] - mu - s->bu[v] - s->bi[i];
+    }
+  }
+  return 0;
+}
+
+static void scratch_free(sgd_scratch *x) {
+  reco__free_aligned(x->res);
+  reco__free(x->where);
+  reco__free(x->perm);
+  reco__free(x->bstart);
+  reco__free(x->pos);
+  reco__free(x->rr);
+  reco__free(x->bslot);
+  reco__free(x->bres);
+}
+
 static int fit_learned(reco_model *m, knn_state *s, const reco_dataset *d, const reco_progress *pr) {
-  size_t nw = (size_t)s->rate.ptr[d->n_items];
+  size_t nw = (size_t)s->rate.ptr[d->n_items], nz = s->user_k ? (size_t)s->urate.ptr[d->n_users] : 0;
   s->w = aalloc(nw, sizeof *s->w);
   s->c = aalloc(nw, sizeof *s->c);
   s->lbu = aalloc((size_t)d->n_users, sizeof *s->lbu);
   s->lbi = aalloc((size_t)d->n_items, sizeof *s->lbi);
-  float *res = aalloc((size_t)d->n_items, sizeof *res);
+  if (s->user_k) {
+    s->z = aalloc(nz, sizeof *s->z);
+    s->zc = aalloc(nz, sizeof *s->zc);
+  }
+  sgd_scratch x = {0};
+  x.res = aalloc((size_t)d->n_items, sizeof *x.res);
+  x.where = reco__malloc((size_t)(d->n_items ? d->n_items : 1) * sizeof *x.where);
   int32_t *order = reco__malloc((size_t)(d->n_users ? d->n_users : 1) * sizeof *order);
   int64_t max_row = 1, max_nb = 1;
   for (int32_t u = 0; u < d->n_users; u++) max_row = RECO_MAX(max_row, d->uptr[u + 1] - d->uptr[u]);
   for (int32_t i = 0; i < d->n_items; i++) max_nb = RECO_MAX(max_nb, s->rate.ptr[i + 1] - s->rate.ptr[i]);
-  int32_t *perm = reco__malloc((size_t)max_row * sizeof *perm);
-  int64_t *pos = reco__malloc((size_t)max_nb * sizeof *pos);
-  float *rr = reco__malloc((size_t)max_nb * sizeof *rr);
+  x.perm = reco__malloc((size_t)max_row * sizeof *x.perm);
+  x.bstart = reco__malloc((size_t)(max_row + 1) * sizeof *x.bstart);
+  x.pos = reco__malloc((size_t)max_nb * sizeof *x.pos);
+  x.rr = reco__malloc((size_t)max_nb * sizeof *x.rr);
   int rc = 0;
-  if (!s->w || !s->c || !s->lbu || !s->lbi || !res || !order || !perm || !pos || !rr) {
+  if (!s->w || !s->c || !s->lbu || !s->lbi || (s->user_k && (!s->z || !s->zc)) || !x.res || !x.where || !order ||
+      !x.perm || !x.bstart || !x.pos || !x.rr) {
     rc = reco__seterr(RECO_ENOMEM, "out of memory for the neighbourhood weights");
     goto done;
   }
   memset(s->w, 0, nw * sizeof *s->w);
   memset(s->c, 0, nw * sizeof *s->c);
+  if (s->user_k) {
+    memset(s->z, 0, nz * sizeof *s->z);
+    memset(s->zc, 0, nz * sizeof *s->zc);
+  }
   memcpy(s->lbu, s->bu, (size_t)d->n_users * sizeof *s->lbu);
   memcpy(s->lbi, s->bi, (size_t)d->n_items * sizeof *s->lbi);
-  for (int32_t i = 0; i < d->n_items; i++) res[i] = NAN;
+  for (int32_t i = 0; i < d->n_items; i++) {
+    x.res[i] = NAN;
+    x.where[i] = -1;
+  }
   for (int32_t u = 0; u < d->n_users; u++) order[u] = u;
   float mu = (float)m->global_mean;
   double lr = reco__model_param(m, "lr"), reg = reco__model_param(m, "reg"), regb = reco__model_param(m, "reg_bias");
@@ -351,49 +459,71 @@ static int fit_learned(reco_model *m, knn_state *s, const reco_dataset *d, const
   for (int e = 0; e < epochs && !rc; e++) {
     float g = (float)lr, gl = (float)(lr * reg), glb = (float)(lr * regb);
     reco__rng_shuffle_i32(&rng, order, (size_t)d->n_users);
-    for (int32_t x = 0; x < d->n_users; x++) {
-      int32_t u = order[x];
+    for (int32_t ux = 0; ux < d->n_users && !rc; ux++) {
+      int32_t u = order[ux];
       int64_t a = d->uptr[u], b = d->uptr[u + 1];
       if (a == b) continue;
       for (int64_t p = a; p < b; p++) {
-        res[d->uitem[p]] = d->uval[p] - mu - s->bu[u] - s->bi[d->uitem[p]];
-        perm[p - a] = (int32_t)(p - a);
+        x.res[d->uitem[p]] = d->uval[p] - mu - s->bu[u] - s->bi[d->uitem[p]];
+        x.where[d->uitem[p]] = (int32_t)(p - a);
       }
-      reco__rng_shuffle_i32(&rng, perm, (size_t)(b - a));
-      for (int64_t q = 0; q < b - a; q++) {
-        int64_t p = a + perm[q];
+      if (s->user_k && gather_users(s, d, u, mu, &x)) {
+        rc = reco__seterr(RECO_ENOMEM, "out of memory for the neighbourhood weights");
+        break;
+      }
+      for (int64_t q = 0; q < b - a; q++) x.perm[q] = (int32_t)q;
+      reco__rng_shuffle_i32(&rng, x.perm, (size_t)(b - a));
+      for (int64_t qq = 0; qq < b - a; qq++) {
+        int32_t q = x.perm[qq];
+        int64_t p = a + q;
         int32_t i = d->uitem[p];
         int n = 0;
         for (int64_t t = s->rate.ptr[i]; t < s->rate.ptr[i + 1]; t++) {
-          float r = res[s->rate.idx[t]];
-          if (r == r) {
-            pos[n] = t;
-            rr[n++] = r;
-          }
+          /* branch-free compaction: about a quarter of the slots hit, unpredictably */
+          float r = x.res[s->rate.idx[t]];
+          x.pos[n] = t;
+          x.rr[n] = r;
+          n += r == r;
         }
         float norm = n ? 1.0f / sqrtf((float)n) : 0.0f, dot = 0;
-        for (int t = 0; t < n; t++) dot += rr[t] * s->w[pos[t]] + s->c[pos[t]];
-        float err = d->uval[p] - (mu + s->lbu[u] + s->lbi[i] + norm * dot);
+        for (int t = 0; t < n; t++) dot += x.rr[t] * s->w[x.pos[t]] + s->c[x.pos[t]];
+        float pred = mu + s->lbu[u] + s->lbi[i] + norm * dot, unorm = 0;
+        int32_t b0 = 0, b1 = 0;
+        if (s->user_k) {
+          b0 = x.bstart[q];
+          b1 = x.bstart[q + 1];
+          float udot = 0;
+          for (int32_t t = b0; t < b1; t++) udot += x.bres[t] * s->z[x.bslot[t]] + s->zc[x.bslot[t]];
+          unorm = b1 > b0 ? 1.0f / sqrtf((float)(b1 - b0)) : 0.0f;
+          pred += unorm * udot;
+        }
+        float err = d->uval[p] - pred;
         s->lbu[u] += g * err - glb * s->lbu[u];
         s->lbi[i] += g * err - glb * s->lbi[i];
         float ge = g * err * norm;
         for (int t = 0; t < n; t++) {
-          float *wp = &s->w[pos[t]], *cp = &s->c[pos[t]];
-          *wp += ge * rr[t] - gl * *wp;
+          float *wp = &s->w[x.pos[t]], *cp = &s->c[x.pos[t]];
+          *wp += ge * x.rr[t] - gl * *wp;
           *cp += ge - gl * *cp;
         }
+        float gu = g * err * unorm;
+        for (int32_t t = b0; t < b1; t++) {
+          float *zp = &s->z[x.bslot[t]], *cp = &s->zc[x.bslot[t]];
+          *zp += gu * x.bres[t] - gl * *zp;
+          *cp += gu - gl * *cp;
+        }
       }
-      for (int64_t p = a; p < b; p++) res[d->uitem[p]] = NAN;
+      for (int64_t p = a; p < b; p++) {
+        x.res[d->uitem[p]] = NAN;
+        x.where[d->uitem[p]] = -1;
+      }
     }
     lr *= decay;
-    rc = reco__progress(pr, "neighbourhood-weights", e + 1, epochs, NULL);
+    if (!rc) rc = reco__progress(pr, "neighbourhood-weights", e + 1, epochs, NULL);
   }
 done:
-  reco__free_aligned(res);
+  scratch_free(&x);
   reco__free(order);
-  reco__free(perm);
-  reco__free(pos);
-  reco__free(rr);
   return rc;
 }
 
@@ -440,6 +570,13 @@ static int knn_fit(reco_model *m, const reco_dataset *d, const reco_progress *pr
                      .power = 1,
                      .positive = s->mode != PR_LEARNED};
   rc = reco__knn_build(&rows, &cols, &o, pr, "similarity", &s->rate);
+  if (!rc && s->user_k) {
+    /* the user side of the learned model: the same similarity between users (rows and
+     * columns swapped, so the column-major values are the user-major ones) */
+    reco_knn_mat urows = {d->n_users, d->uptr, d->uitem, cv}, ucols = {d->n_items, d->iptr, d->iuser, rv};
+    o.keep = s->user_k;
+    rc = reco__knn_build(&urows, &ucols, &o, pr, "user-similarity", &s->urate);
+  }
   if (!rc && s->mode == PR_LEARNED) rc = fit_learned(m, s, d, pr);
   if (!rc) {
     if (user_based) rc = build_rank(m, s, d->n_users, d->uptr, d->uitem, d->n_items, d->iptr, d->iuser, pr);
@@ -482,7 +619,21 @@ static float itemknn_predict(const reco_model *m, int32_t u, int32_t i) {
       dot += (s->uval[p] - mu - s->bu[u] - s->bi[j]) * s->w[t] + s->c[t];
       n++;
     }
-    return mu + s->lbu[u] + s->lbi[i] + (n ? dot / sqrtf((float)n) : 0.0f);
+    float pred = mu + s->lbu[u] + s->lbi[i] + (n ? dot / sqrtf((float)n) : 0.0f);
+    if (s->user_k) {
+      int64_t ia = s->iptr[i], ib = s->iptr[i + 1];
+      float udot = 0;
+      int nu = 0;
+      for (int64_t t = s->urate.ptr[u]; t < s->urate.ptr[u + 1]; t++) {
+        int32_t v = s->urate.idx[t];
+        int64_t p = reco__knn_find(s->iuser, ia, ib, v);
+        if (p < 0) continue;
+        udot += (s->ival[p] - mu - s->bu[v] - s->bi[i]) * s->z[t] + s->zc[t];
+        nu++;
+      }
+      if (nu) pred += udot / sqrtf((float)nu);
+    }
+    return pred;
   }
   double num = 0, den = 0;
   int hits = 0;
@@ -606,26 +757,31 @@ static int fold_in_neighbours(const reco_model *m, const reco_user_view *v, int3
     int32_t j = v->items[x];
     if (j < 0 || j >= m->n_items) continue;
     double nj = (double)(s->iptr[j + 1] - s->iptr[j]);
-    double xq = interaction_weight(s, nq, nj, nu);
+    double idf = weight_idf(s, nj, nu), xq = (float)(weight_tf(s, nq) * idf);
     qq += xq * xq;
+    bool bm25 = s->weighting == WT_BM25;
     for (int64_t p = s->iptr[j]; p < s->iptr[j + 1]; p++) {
       int32_t u = s->iuser[p];
-      double y = interaction_weight(s, (double)(s->uptr[u + 1] - s->uptr[u]), nj, nu);
+      /* the same float as the table's interaction_weight() */
+      double y = (float)((bm25 ? weight_tf(s, (double)(s->uptr[u + 1] - s->uptr[u])) : 1.0) * idf);
       if (!cnt[u]++) touched[nt++] = u;
       sxy[u] += xq * y;
     }
   }
   reco_knn_opts o = {.kind = (reco_knn_kind)s->rank_kind, .min_support = 1, .shrink = s->rank_shrink, .alpha = s->alpha,
                      .power = s->rank_power};
+  double na_ = s->alpha == 0.5 ? sqrt(qq) : pow(qq, s->alpha);
   for (int32_t t = 0; t < nt; t++) {
     int32_t u = touched[t];
-    double sim = reco__knn_finish(&o, cnt[u], sxy[u], 0, 0, 0, 0, nq, (double)(s->uptr[u + 1] - s->uptr[u]), sqrt(qq),
-                                  s->rank_norm[u]);
+    double nb_ = s->alpha == 0.5 ? sqrt(s->rank_sq[u]) : pow(s->rank_sq[u], 1 - s->alpha);
+    double sim = reco__knn_finish(&o, cnt[u], sxy[u], 0, 0, 0, 0, nq, (double)(s->uptr[u + 1] - s->uptr[u]), na_, nb_);
     if (sim > 0 && isfinite(sim)) reco__topk_push(&h, (float)sim, u);
   }
   n = reco__topk_sort(&h);
   memcpy(nb, h.id, (size_t)n * sizeof *nb);
   memcpy(ns, h.score, (size_t)n * sizeof *ns);
+  if (s->rank_power != 1)
+    for (int x = 0; x < n; x++) ns[x] = powf(ns[x], (float)s->rank_power);
 done:
   reco__topk_free(&h);
   reco__free(cnt);
@@ -720,11 +876,17 @@ static int knn_save(const reco_model *m, reco_mf_writer *w) {
       (rc = reco__mf_section(w, "stats", RECO_DT_F64, stats, 1)) || (rc = reco__knn_table_save(&s->rate, w, "rate")) ||
       (rc = reco__knn_table_save(&s->rank, w, "rank")))
     return rc;
-  if (s->user_based) {
+  if (s->user_based || s->user_k) {
     if ((rc = reco__mf_section(w, "iptr", RECO_DT_I64, s->iptr, (uint64_t)m->n_items + 1)) ||
         (rc = reco__mf_section(w, "iuser", RECO_DT_I32, s->iuser, nnz)) ||
-        (rc = reco__mf_section(w, "ival", RECO_DT_F32, s->ival, nnz)) ||
-        (rc = reco__mf_section(w, "rank_norm", RECO_DT_F32, s->rank_norm, (uint64_t)m->n_users)))
+        (rc = reco__mf_section(w, "ival", RECO_DT_F32, s->ival, nnz)))
+      return rc;
+  }
+  if (s->user_based && (rc = reco__mf_section(w, "rank_sq", RECO_DT_F32, s->rank_sq, (uint64_t)m->n_users))) return rc;
+  if (s->user_k) {
+    uint64_t nz = (uint64_t)s->urate.ptr[m->n_users];
+    if ((rc = reco__knn_table_save(&s->urate, w, "urate")) || (rc = reco__mf_section(w, "z", RECO_DT_F32, s->z, nz)) ||
+        (rc = reco__mf_section(w, "zc", RECO_DT_F32, s->zc, nz)))
       return rc;
   }
   if (s->mode == PR_LEARNED) {
@@ -770,13 +932,19 @@ static int knn_load(reco_model *m, const reco_mf_reader *r, bool user_based) {
       (rc = reco__knn_table_load(&s->rank, r, "rank", n_rows, n_rows)))
     goto done;
   s->avg_len = stats[0];
-  if (user_based) {
+  if (user_based || s->user_k) {
     uint64_t nnz2 = 0;
     if ((rc = reco__mf_copy(r, "iptr", RECO_DT_I64, (int64_t)m->n_items + 1, (void **)&s->iptr, NULL)) ||
         (rc = reco__mf_copy(r, "iuser", RECO_DT_I32, (int64_t)nnz, (void **)&s->iuser, &nnz2)) ||
         (rc = check_csr(s->iptr, m->n_items, s->iuser, m->n_users, nnz2, "iptr")) ||
-        (rc = reco__mf_copy(r, "ival", RECO_DT_F32, (int64_t)nnz, (void **)&s->ival, NULL)) ||
-        (rc = reco__mf_copy(r, "rank_norm", RECO_DT_F32, m->n_users, (void **)&s->rank_norm, NULL)))
+        (rc = reco__mf_copy(r, "ival", RECO_DT_F32, (int64_t)nnz, (void **)&s->ival, NULL)))
+      goto done;
+  }
+  if (user_based && (rc = reco__mf_copy(r, "rank_sq", RECO_DT_F32, m->n_users, (void **)&s->rank_sq, NULL))) goto done;
+  if (s->user_k) {
+    if ((rc = reco__knn_table_load(&s->urate, r, "urate", m->n_users, m->n_users)) ||
+        (rc = reco__mf_copy(r, "z", RECO_DT_F32, s->urate.ptr[m->n_users], (void **)&s->z, NULL)) ||
+        (rc = reco__mf_copy(r, "zc", RECO_DT_F32, s->urate.ptr[m->n_users], (void **)&s->zc, NULL)))
       goto done;
   }
   if (s->mode == PR_LEARNED) {

@@ -2,24 +2,25 @@
  * knn_sim.c - similarity tables for the neighbourhood models. For rows a, b of a sparse matrix
  * with values x (row a) and y (row b) over their n common columns:
  *
- *   cosine            sum x*y / (|a|^(2 alpha) |b|^(2 (1 - alpha)))   full row norms |a|, |b|:
- *                     missing entries are zeros (Sarwar et al. 2001, eq. 1); alpha != 0.5 is
- *                     the asymmetric cosine of Aiolli 2013 (eq. 6)
- *   adjusted_cosine   sum x*y / sqrt(sum x^2 sum y^2) over common columns, the caller having
- *                     centred each entry by its column's mean (Sarwar et al. 2001, eq. 2)
+ *   cosine            sum x*y / (|a|^(2 alpha) |b|^(2 (1 - alpha))) with full row norms
+ *                     (missing entries are zeros; Sarwar et al. 2001, section 3.1.1);
+ *                     alpha != 0.5 is the asymmetric cosine of Aiolli 2013
+ *   adjusted_cosine   sum x*y / sqrt(sum x^2 sum y^2) over the common columns, the caller having
+ *                     centred every entry by its column's mean (Sarwar et al. 2001, 3.1.3)
  *   pearson           (n sum xy - sum x sum y) / sqrt((n sum x^2 - (sum x)^2)(n sum y^2 - (sum y)^2)),
  *                     Pearson's correlation over the common columns (Herlocker et al. 1999)
- *   pearson_baseline  sum x*y / sqrt(sum x^2 sum y^2) over common columns of the residuals
- *                     x = r - b_ui of the baseline predictor (Koren 2010, "Factor in the
- *                     neighbors", section 2.2), shrunk by (n - 1) / (n - 1 + shrink)
+ *   pearson_baseline  sum x*y / sqrt(sum x^2 sum y^2) over the common columns of the residuals
+ *                     x = r - b_ui of the baseline predictor, shrunk by (n - 1) / (n - 1 +
+ *                     shrink) (Koren 2010, "Factor in the neighbors", section 2.2)
  *   jaccard           n / (|a| + |b| - n) on the patterns alone
  *   msd               1 / (1 + sum (x - y)^2 / n) (Shardanand & Maes 1995)
  *
- * Every kind except pearson_baseline is shrunk by n / (n + shrink) (Koren 2008, eq. 2), pairs
- * with n < min_support are dropped, and positive values may be raised to a power (the
- * "locality" q of Aiolli 2013). Row a's accumulators are dense arrays indexed by the other
- * row, filled by walking a's columns through the transpose and reset through a list of the
- * rows touched, so each thread's memory is O(n_rows) whatever the data size.
+ * Every kind but pearson_baseline is shrunk by n / (n + shrink) (Koren 2008, section 2.2),
+ * pairs with n < min_support are dropped, and the kept positive values may be raised to a
+ * power (the "locality" q of Aiolli 2013). Row a's accumulators are dense arrays indexed by
+ * the other row, filled by walking a's columns through the transpose and reset through a list
+ * of the rows touched, so each thread's memory is O(n_rows) whatever the data size, and the
+ * work is sum over columns of (column length)^2.
  */
 #include "knn_sim.h"
 
@@ -33,8 +34,7 @@ double reco__knn_finish(const reco_knn_opts *o, double n, double sxy, double sxx
   double s = 0, den;
   switch (o->kind) {
   case RECO_KNN_COSINE:
-    if (o->alpha == 0.5) den = norm_a * norm_b;
-    else den = pow(norm_a, 2 * o->alpha) * pow(norm_b, 2 * (1 - o->alpha));
+    den = norm_a * norm_b;
     s = den > 0 ? sxy / den : 0;
     break;
   case RECO_KNN_ADJCOS:
@@ -56,7 +56,6 @@ double reco__knn_finish(const reco_knn_opts *o, double n, double sxy, double sxx
     if (o->kind == RECO_KNN_PEARSON_BASELINE) s *= (n - 1) / (n - 1 + o->shrink);
     else s *= n / (n + o->shrink);
   }
-  if (o->power != 1 && s > 0) s = pow(s, o->power);
   return s;
 }
 
@@ -65,6 +64,49 @@ void reco__knn_table_free(reco_knn_table *t) {
   reco__free_aligned(t->idx);
   reco__free_aligned(t->sim);
   memset(t, 0, sizeof *t);
+}
+
+/* Sorts one row best first (ties by index), insertion sort: rows are short. */
+static void sort_row(int32_t *idx, float *sim, int64_t n) {
+  for (int64_t x = 1; x < n; x++) {
+    int32_t id = idx[x];
+    float sv = sim[x];
+    int64_t y = x;
+    while (y > 0 && !reco__topk_better(sim[y - 1], idx[y - 1], sv, id)) {
+      idx[y] = idx[y - 1];
+      sim[y] = sim[y - 1];
+      y--;
+    }
+    idx[y] = id;
+    sim[y] = sv;
+  }
+}
+
+int reco__knn_table_transpose(const reco_knn_table *in, int32_t n_cols, reco_knn_table *out) {
+  memset(out, 0, sizeof *out);
+  size_t nnz = (size_t)in->ptr[in->n_rows];
+  out->n_rows = n_cols;
+  out->ptr = reco__aligned_calloc((size_t)(n_cols + 1) * sizeof *out->ptr);
+  out->idx = reco__aligned_alloc((nnz ? nnz : 1) * sizeof *out->idx);
+  out->sim = reco__aligned_alloc((nnz ? nnz : 1) * sizeof *out->sim);
+  int64_t *cur = reco__malloc((size_t)(n_cols ? n_cols : 1) * sizeof *cur);
+  if (!out->ptr || !out->idx || !out->sim || !cur) {
+    reco__free(cur);
+    reco__knn_table_free(out);
+    return reco__seterr(RECO_ENOMEM, "out of memory transposing similarities");
+  }
+  for (size_t p = 0; p < nnz; p++) out->ptr[in->idx[p] + 1]++;
+  for (int32_t b = 0; b < n_cols; b++) out->ptr[b + 1] += out->ptr[b];
+  memcpy(cur, out->ptr, (size_t)n_cols * sizeof *cur);
+  for (int32_t a = 0; a < in->n_rows; a++)
+    for (int64_t p = in->ptr[a]; p < in->ptr[a + 1]; p++) {
+      int64_t q = cur[in->idx[p]]++;
+      out->idx[q] = a;
+      out->sim[q] = in->sim[p];
+    }
+  reco__free(cur);
+  for (int32_t b = 0; b < n_cols; b++) sort_row(out->idx + out->ptr[b], out->sim + out->ptr[b], out->ptr[b + 1] - out->ptr[b]);
+  return 0;
 }
 
 size_t reco__knn_table_bytes(const reco_knn_table *t) {
@@ -89,6 +131,7 @@ static void acc_free(sim_acc *a) {
   reco__free(a->sx);
   reco__free(a->sy);
   reco__topk_free(&a->heap);
+  memset(a, 0, sizeof *a);
 }
 
 static int acc_init(sim_acc *a, int32_t n, bool full, int keep) {
@@ -113,7 +156,7 @@ static int acc_init(sim_acc *a, int32_t n, bool full, int keep) {
 
 /* Neighbours of row a into slot[0..keep), returns how many. */
 static int row_neighbours(const reco_knn_mat *rows, const reco_knn_mat *cols, const reco_knn_opts *o, const double *norm,
-                          bool full, int32_t a, sim_acc *acc, int32_t *slot_idx, float *slot_sim) {
+                          const double *norm_b, bool full, int32_t a, sim_acc *acc, int32_t *slot_idx, float *slot_sim) {
   int32_t nt = 0;
   for (int64_t p = rows->ptr[a]; p < rows->ptr[a + 1]; p++) {
     int32_t c = rows->idx[p];
@@ -144,7 +187,7 @@ static int row_neighbours(const reco_knn_mat *rows, const reco_knn_mat *cols, co
                              (double)(rows->ptr[b + 1] - rows->ptr[b]), 0, 0);
       else
         s = reco__knn_finish(o, n, acc->sxy[b], 0, 0, 0, 0, na, (double)(rows->ptr[b + 1] - rows->ptr[b]),
-                             norm ? norm[a] : 0, norm ? norm[b] : 0);
+                             norm ? norm[a] : 0, norm ? norm_b[b] : 0);
       if (isfinite(s) && (!o->positive || s > 0)) reco__topk_push(&acc->heap, (float)s, b);
     }
     acc->cnt[b] = 0;
@@ -154,6 +197,10 @@ static int row_neighbours(const reco_knn_mat *rows, const reco_knn_mat *cols, co
   int n = reco__topk_sort(&acc->heap);
   memcpy(slot_idx, acc->heap.id, (size_t)n * sizeof *slot_idx);
   memcpy(slot_sim, acc->heap.score, (size_t)n * sizeof *slot_sim);
+  /* a power is monotone on positive values: applying it after selection keeps the order */
+  if (o->power != 1)
+    for (int x = 0; x < n; x++)
+      if (slot_sim[x] > 0) slot_sim[x] = powf(slot_sim[x], (float)o->power);
   return n;
 }
 
@@ -168,7 +215,9 @@ int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const re
   int32_t *slot_idx = reco__malloc(slots * sizeof *slot_idx);
   float *slot_sim = reco__malloc(slots * sizeof *slot_sim);
   int32_t *len = reco__calloc((size_t)(n ? n : 1), sizeof *len);
-  double *norm = o->kind == RECO_KNN_COSINE ? reco__calloc((size_t)(n ? n : 1), sizeof *norm) : NULL;
+  /* cosine: |a|^(2 alpha) for the row, |b|^(2 (1 - alpha)) for the neighbour, computed once */
+  double *norm = o->kind == RECO_KNN_COSINE ? reco__calloc((size_t)(n ? n : 1) * 2, sizeof *norm) : NULL;
+  double *norm_b = norm ? norm + (n ? n : 1) : NULL;
   int nth = omp_get_max_threads();
   sim_acc *acc = reco__calloc((size_t)nth, sizeof *acc);
   int rc = 0;
@@ -185,7 +234,8 @@ int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const re
         double x = rows->val ? rows->val[p] : 1.0;
         s += x * x;
       }
-      norm[a] = sqrt(s);
+      norm[a] = o->alpha == 0.5 ? sqrt(s) : pow(s, o->alpha);
+      norm_b[a] = o->alpha == 0.5 ? sqrt(s) : pow(s, 1 - o->alpha);
     }
   const int32_t block = 1024;
   for (int32_t start = 0; start < n && !rc; start += block) {
@@ -193,7 +243,7 @@ int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const re
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nth)
     for (int32_t a = start; a < end; a++) {
       sim_acc *ac = &acc[omp_get_thread_num()];
-      len[a] = row_neighbours(rows, cols, o, norm, full, a, ac, slot_idx + (size_t)a * keep, slot_sim + (size_t)a * keep);
+      len[a] = row_neighbours(rows, cols, o, norm, norm_b, full, a, ac, slot_idx + (size_t)a * keep, slot_sim + (size_t)a * keep);
     }
     rc = reco__progress(pr, stage, end, n, NULL);
   }

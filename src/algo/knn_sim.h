@@ -36,7 +36,7 @@ typedef struct reco_knn_opts {
   int min_support;   /* common columns needed for a pair to count */
   double shrink;     /* multiply by n / (n + shrink) ((n-1)/(n-1+shrink) for pearson_baseline) */
   double alpha;      /* cosine only: asymmetric exponent (0.5 = symmetric cosine) */
-  double power;      /* positive similarities raised to this power (1 = unchanged) */
+  double power;      /* kept positive similarities raised to this power (1 = unchanged) */
   bool positive;     /* keep only similarities > 0 */
 } reco_knn_opts;
 
@@ -56,6 +56,9 @@ typedef struct reco_knn_table {
 int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const reco_knn_opts *o,
                     const reco_progress *pr, const char *stage, reco_knn_table *out);
 void reco__knn_table_free(reco_knn_table *t);
+/* out row b lists every a with b in in's row a, with in's similarity, best first. n_cols is
+ * the number of distinct targets (rows of out). */
+int reco__knn_table_transpose(const reco_knn_table *in, int32_t n_cols, reco_knn_table *out);
 size_t reco__knn_table_bytes(const reco_knn_table *t);
 /* Sections "<prefix>_ptr", "<prefix>_idx", "<prefix>_sim"; load checks every index. */
 int reco__knn_table_save(const reco_knn_table *t, reco_mf_writer *w, const char *prefix);
@@ -64,7 +67,9 @@ int reco__knn_table_load(reco_knn_table *t, const reco_mf_reader *r, const char 
 
 /*
  * Similarity from the statistics of one pair over their common columns (n of them):
- * sxy = sum x*y, sxx, syy, sx, sy; na, nb = row lengths; norm_a, norm_b = full row norms.
+ * sxy = sum x*y, sxx, syy, sx, sy; na, nb = row lengths; for cosine, norm_a = |a|^(2 alpha)
+ * and norm_b = |b|^(2 (1 - alpha)) (the full row norms when alpha = 0.5). Shrinkage is
+ * applied; the power is not (it is applied to the kept neighbours).
  */
 double reco__knn_finish(const reco_knn_opts *o, double n, double sxy, double sxx, double syy, double sx, double sy,
                         double na, double nb, double norm_a, double norm_b);

@@ -108,6 +108,8 @@ static int read_fd(int fd, const struct stat *st, const char *path, char **out, 
     }
     if (r == 0) break;
     len += (size_t)r;
+    /* a pipe or device streaming binary data (/dev/zero): stop at the first NUL, reported later */
+    if (!S_ISREG(st->st_mode) && memchr(buf + len - (size_t)r, '\0', (size_t)r)) break;
   }
   buf[len] = '\0';
   *out = buf;
@@ -596,10 +598,6 @@ static int a_latest_tags(reco_dataset *ds, const char *p, const reco_load_opts *
 static int a_csv_items(reco_dataset *ds, const char *p, const reco_load_opts *o) { (void)o; return reco__load_csv_items(ds, p); }
 static int a_csv_users(reco_dataset *ds, const char *p, const reco_load_opts *o) { (void)o; return reco__load_csv_users(ds, p); }
 static int a_latest_ratings(reco_dataset *ds, const char *p, const reco_load_opts *o);
-
-/* Implemented in the format files with a progress argument. */
-int reco__load_ml_ratings_prog(reco_dataset *ds, const char *path, bool colons, const reco_progress *prog);
-int reco__load_csv_ml(reco_dataset *ds, const char *path, const reco_load_opts *opts, bool movielens);
 
 static int a_ml100k_ratings(reco_dataset *ds, const char *p, const reco_load_opts *o) {
   return reco__load_ml_ratings_prog(ds, p, false, &o->progress);

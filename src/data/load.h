@@ -18,6 +18,9 @@
  * Speed: a file is read with one read() into one buffer, or mapped privately when it is big
  * (NUL-terminated either way, NULs inside rejected up front), parsed in place with hand-written
  * number parsing and no allocation per line; ids are resolved in batches with prefetching.
+ * Big CSV files without quotes and JSON lines are parsed by all threads (reco_get_threads()),
+ * ids still being assigned by one thread in file order, so the result never depends on the
+ * thread count.
  */
 #ifndef RECO_LOAD_H
 #define RECO_LOAD_H
@@ -32,7 +35,8 @@
 /* ---- whole loads ---- */
 
 /* Appends the interactions (and metadata, unless opts->no_metadata) of the file or folder at
- * path into ds (not finalized). opts may be NULL (auto-detect, defaults). */
+ * path into ds (not finalized). opts may be NULL (auto-detect, defaults). On failure ds may
+ * hold part of what was read: free it. The per-file functions below behave the same way. */
 int reco__load_into(reco_dataset *ds, const char *path, const reco_load_opts *opts);
 /* The format auto-detection would choose for path (never RECO_FMT_AUTO on success). */
 int reco__load_detect(const char *path, reco_format *out);
@@ -50,6 +54,8 @@ int reco__load_ml100k_users(reco_dataset *ds, const char *path);
 
 /* MovieLens 1M (and 10M): "::" separated. ratings.dat: user::item::rating::timestamp. */
 int reco__load_ml1m_ratings(reco_dataset *ds, const char *path);
+/* Either ratings file with progress reporting: colons for "::", else tab separated. */
+int reco__load_ml_ratings_prog(reco_dataset *ds, const char *path, bool colons, const reco_progress *prog);
 /* movies.dat: id::title::genre|genre (ISO-8859-1); year taken from "(1995)" in the title. */
 int reco__load_ml1m_movies(reco_dataset *ds, const char *path);
 /* users.dat: id::gender::age::occupation::zip (occupation codes mapped to their names). */
@@ -62,6 +68,8 @@ int reco__load_mllatest_tags(reco_dataset *ds, const char *path);
 
 /* Delimited interactions with a header (see load_csv.c for the recognised column names). */
 int reco__load_csv(reco_dataset *ds, const char *path, const reco_load_opts *opts);
+/* The same; movielens: values must lie in MovieLens' range 0.5..5 (its ratings.csv). */
+int reco__load_csv_ml(reco_dataset *ds, const char *path, const reco_load_opts *opts, bool movielens);
 /* Item catalogue with a header: item (required), title, category, tags, price, year, text. */
 int reco__load_csv_items(reco_dataset *ds, const char *path);
 /* Users with a header: user (required); every other column becomes "name=value;..." attrs. */

@@ -20,11 +20,12 @@
  */
 #include "load.h"
 
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
-#define MAX_COLS 256
+#define MAX_COLS 1024
 
 enum { COL_USER, COL_ITEM, COL_VALUE, COL_TIME, COL_TYPE, COL__N };
 
@@ -108,6 +109,13 @@ static int missing_col(const reco_ltext *t, const csv_header *h, const char *wha
   size_t len = 0;
   for (int k = 0; names[k] && len < sizeof list - 40; k++)
     len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "", names[k]);
+  double num;
+  const reco_lfield *f0 = &h->name[0];
+  if (reco__parse_double(f0->p, f0->p + f0->len, &num) == 0)
+    return reco__ltext_err(t, h->start, RECO_EFORMAT,
+                           "the first line looks like data, not a header naming the columns (%s, ...); "
+                           "for a MovieLens file without a header use --format ml-100k or ml-1m",
+                           list);
   return reco__ltext_err(t, h->start, RECO_EFORMAT,
                          "no %s column in the header (expected one of: %s); a header line is required", what, list);
 }
@@ -138,6 +146,92 @@ static int bad_type(const reco_ltext *t, const reco_lfield *f) {
   return reco__ltext_err(t, f->p, RECO_EFORMAT, "unknown event type '%s' (known: %s)", reco__snippet(f->p, f->len, sn), known);
 }
 
+/* One parsed interaction row; the ids point into the loaded text. */
+typedef struct crow {
+  reco_lfield user, item;
+  float v;
+  int64_t ts;
+  int type;
+} crow;
+
+/* What every row parser needs; read-only while rows are parsed (by several threads). */
+typedef struct csv_ctx {
+  const reco_ltext *t;
+  const csv_header *h;
+  int cu, ci, cv, ct, cy, nc, def_type;
+  bool movielens;
+} csv_ctx;
+
+/* Per-thread scratch of the row parser. */
+typedef struct row_scratch {
+  reco_lfield f[MAX_COLS];
+  reco_lfield last_type; /* event types repeat: the previous row's, already parsed */
+  int last_type_id;
+} row_scratch;
+
+/*
+ * Parses the record at *pos into *row and advances *pos. Returns 1 for a row, 0 for a blank
+ * line, or a negative error whose detail is set on the calling thread. Deterministic, so a
+ * failure seen by a worker thread can be parsed again on the caller's thread for its message.
+ */
+static int parse_row(const csv_ctx *c, char **pos, row_scratch *sc, crow *row) {
+  const reco_ltext *t = c->t;
+  const csv_header *h = c->h;
+  reco_lfield *f = sc->f;
+  char *rs = *pos, sn[48];
+  int k = reco__csv_record(t, pos, h->delim, f, c->nc, NULL);
+  if (k <= 0) return k;
+  if (k < c->nc) return too_few(t, f, k, c->nc);
+  const reco_lfield *fu = &f[c->cu], *fi = &f[c->ci], *hu = &h->name[c->cu], *hi = &h->name[c->ci];
+  if (fu->len == hu->len && fi->len == hi->len && memcmp(fu->p, hu->p, hu->len) == 0 && memcmp(fi->p, hi->p, hi->len) == 0)
+    return reco__ltext_err(t, rs, RECO_EFORMAT, "header line repeated");
+  int rc;
+  if ((rc = check_id(t, fu, "user")) || (rc = check_id(t, fi, "item"))) return rc;
+  int type = c->def_type;
+  if (c->cy >= 0 && f[c->cy].len) {
+    const reco_lfield *x = &f[c->cy];
+    if (x->len == sc->last_type.len && memcmp(x->p, sc->last_type.p, x->len) == 0) type = sc->last_type_id;
+    else type = parse_type(x->p, x->len);
+    if (type < 0) return bad_type(t, x);
+    sc->last_type = *x;
+    sc->last_type_id = type;
+  }
+  double v = 1.0;
+  if (c->cv >= 0) {
+    const reco_lfield *x = &f[c->cv], *name = &h->name[c->cv];
+    int nl = (int)RECO_MIN(name->len, 40);
+    if (x->len == 0) {
+      if (type == RECO_EV_RATING) return reco__ltext_err(t, x->p, RECO_EFORMAT, "empty %.*s", nl, name->p);
+    } else {
+      int prc = reco__parse_double(x->p, x->p + x->len, &v);
+      if (prc == 0 && !isfinite((float)v)) prc = -2;
+      if (prc)
+        return reco__ltext_err(t, x->p, RECO_EFORMAT,
+                               prc == -2 ? "%.*s '%s' is not a finite number" : "%.*s is not a number: '%s'", nl, name->p,
+                               reco__snippet(x->p, x->len, sn));
+      if (c->movielens && !(v >= 0.5 && v <= 5.0))
+        return reco__ltext_err(t, x->p, RECO_EFORMAT, "rating '%s' outside MovieLens' range 0.5..5",
+                               reco__snippet(x->p, x->len, sn));
+    }
+  }
+  int64_t ts = 0;
+  if (c->ct >= 0 && f[c->ct].len) {
+    const reco_lfield *x = &f[c->ct], *name = &h->name[c->ct];
+    int prc = reco__parse_time(x->p, x->p + x->len, &ts);
+    if (prc)
+      return reco__ltext_err(t, x->p, RECO_EFORMAT,
+                             prc == -2 ? "%.*s '%s' is out of range"
+                                       : "%.*s '%s' is not a time (expected unix seconds or an ISO 8601 date)",
+                             (int)RECO_MIN(name->len, 40), name->p, reco__snippet(x->p, x->len, sn));
+  }
+  row->user = *fu;
+  row->item = *fi;
+  row->v = (float)v;
+  row->ts = ts;
+  row->type = type;
+  return 1;
+}
+
 /* Rows parsed but not yet added: ids are resolved a batch at a time (reco__lid_batch). */
 typedef struct batch {
   int n;
@@ -146,13 +240,126 @@ typedef struct batch {
   int64_t ts[RECO_LID_BATCH];
   uint8_t type[RECO_LID_BATCH];
   int32_t u[RECO_LID_BATCH], i[RECO_LID_BATCH];
+  reco_lidcache uc, ic;
+  bool all_ratings;
+  size_t rows;
 } batch;
 
-static int flush(reco_dataset *ds, batch *b, reco_lidcache *uc, reco_lidcache *ic) {
-  int rc = reco__lid_batch(uc, ds->users, b->user, b->n, b->u);
-  if (!rc) rc = reco__lid_batch(ic, ds->items, b->item, b->n, b->i);
+static int flush(reco_dataset *ds, batch *b) {
+  int rc = reco__lid_batch(&b->uc, ds->users, b->user, b->n, b->u);
+  if (!rc) rc = reco__lid_batch(&b->ic, ds->items, b->item, b->n, b->i);
   for (int k = 0; !rc && k < b->n; k++) rc = reco__ds_add(ds, b->u[k], b->i[k], b->v[k], b->ts[k], b->type[k]);
   b->n = 0;
+  return rc;
+}
+
+static int push(reco_dataset *ds, batch *b, const crow *r) {
+  b->user[b->n] = r->user;
+  b->item[b->n] = r->item;
+  b->v[b->n] = r->v;
+  b->ts[b->n] = r->ts;
+  b->type[b->n] = (uint8_t)r->type;
+  b->all_ratings &= r->type == RECO_EV_RATING;
+  b->rows++;
+  return ++b->n == RECO_LID_BATCH ? flush(ds, b) : 0;
+}
+
+static int rows_sequential(reco_dataset *ds, const csv_ctx *c, char *pos, const reco_progress *prog, batch *b,
+                           row_scratch *sc) {
+  char *end = c->t->buf + c->t->len;
+  int rc = 0;
+  while (pos < end) {
+    crow row;
+    int k = parse_row(c, &pos, sc, &row);
+    if (k < 0) return k;
+    if (k == 0) continue;
+    if ((rc = push(ds, b, &row))) return rc;
+    if ((b->rows & 0x3ffff) == 0 && (rc = reco__ltext_progress(c->t, prog, pos))) return rc;
+  }
+  return flush(ds, b);
+}
+
+/*
+ * Big files without any '"' (so every newline ends a record) are parsed by all threads: each
+ * block of the file is cut at newlines into one piece per thread; each thread parses its piece
+ * into its own row array and stops at its first failure; then the rows are added in file order
+ * by this thread, so ids get the indices a sequential load would give, and the first failure
+ * in file order is parsed again here for its message.
+ */
+#define PAR_MIN_BYTES ((size_t)4 << 20)
+#define PAR_PIECE_BYTES ((size_t)4 << 20)
+#define PAR_MAX_THREADS 64
+
+typedef struct piece {
+  char *start, *end;
+  crow *rows;
+  size_t n, cap;
+  int rc;        /* first failure (0 none) */
+  char *err_at;  /* the record that failed */
+  row_scratch *sc;
+} piece;
+
+static void parse_piece(const csv_ctx *c, piece *pc) {
+  char *pos = pc->start;
+  pc->n = 0;
+  pc->rc = 0;
+  while (pos < pc->end) {
+    char *rs = pos;
+    crow row;
+    int k = parse_row(c, &pos, pc->sc, &row);
+    if (k < 0 || (k > 0 && RECO_GROW(pc->rows, pc->cap, pc->n + 1))) {
+      pc->rc = k < 0 ? k : RECO_ENOMEM;
+      pc->err_at = rs;
+      return;
+    }
+    if (k > 0) pc->rows[pc->n++] = row;
+  }
+}
+
+static int rows_parallel(reco_dataset *ds, const csv_ctx *c, char *pos, const reco_progress *prog, batch *b,
+                         int n_threads) {
+  char *end = c->t->buf + c->t->len;
+  piece pcs[PAR_MAX_THREADS] = {{0}};
+  int rc = 0;
+  for (int k = 0; k < n_threads && !rc; k++) {
+    pcs[k].sc = reco__malloc(sizeof *pcs[k].sc);
+    if (!pcs[k].sc) rc = reco__seterr(RECO_ENOMEM, "out of memory");
+    else pcs[k].sc->last_type.len = 0, pcs[k].sc->last_type.p = NULL, pcs[k].sc->last_type_id = -1;
+  }
+  while (!rc && pos < end) {
+    /* cut the next block into n_threads pieces, each ending after a newline */
+    for (int k = 0; k < n_threads; k++) {
+      pcs[k].start = pos;
+      size_t left = (size_t)(end - pos);
+      char *e = left > PAR_PIECE_BYTES ? pos + PAR_PIECE_BYTES : end;
+      if (e < end) {
+        char *nl = memchr(e, '\n', (size_t)(end - e));
+        e = nl ? nl + 1 : end;
+      }
+      pcs[k].end = pos = e;
+    }
+#pragma omp parallel for num_threads(n_threads) schedule(static, 1)
+    for (int k = 0; k < n_threads; k++) parse_piece(c, &pcs[k]);
+    for (int k = 0; k < n_threads && !rc; k++) {
+      for (size_t r = 0; r < pcs[k].n && !rc; r++) rc = push(ds, b, &pcs[k].rows[r]);
+      if (!rc && pcs[k].rc) {
+        if (pcs[k].rc != RECO_EFORMAT) {
+          rc = reco__seterr(pcs[k].rc, "%s: %s", c->t->path, reco_strerror(pcs[k].rc));
+        } else { /* again on this thread, for the message (a worker's detail is thread-local) */
+          char *at = pcs[k].err_at;
+          crow row;
+          rc = parse_row(c, &at, pcs[k].sc, &row);
+          if (rc >= 0) rc = reco__ltext_err(c->t, pcs[k].err_at, RECO_EFORMAT, "record could not be parsed");
+        }
+      }
+    }
+    if (!rc) rc = flush(ds, b);
+    if (!rc) rc = reco__ltext_progress(c->t, prog, pos);
+  }
+  for (int k = 0; k < n_threads; k++) {
+    reco__free(pcs[k].rows);
+    reco__free(pcs[k].sc);
+  }
   return rc;
 }
 
@@ -163,12 +370,11 @@ int reco__load_csv_ml(reco_dataset *ds, const char *path, const reco_load_opts *
   int rc = reco__ltext_read(&t, path, RECO_LT_UTF8, "no header");
   if (rc) return rc;
   csv_header *h = reco__malloc(sizeof *h);
-  reco_lfield *f = reco__malloc(MAX_COLS * sizeof *f);
+  row_scratch *sc = reco__malloc(sizeof *sc);
   batch *b = reco__calloc(1, sizeof *b);
-  reco_lidcache uc = {0}, ic = {0};
   size_t n_before = ds->n;
   char *pos = t.data, *end = t.buf + t.len;
-  if (!h || !f || !b) {
+  if (!h || !sc || !b) {
     rc = reco__seterr(RECO_ENOMEM, "out of memory");
     goto out;
   }
@@ -184,96 +390,33 @@ int reco__load_csv_ml(reco_dataset *ds, const char *path, const reco_load_opts *
     rc = missing_col(&t, h, "item", k_role_names[COL_ITEM]);
     goto out;
   }
-  const int cu = h->col[COL_USER], ci = h->col[COL_ITEM], cv = h->col[COL_VALUE], ct = h->col[COL_TIME],
-            cy = h->col[COL_TYPE], nc = h->n;
-  const reco_lfield *hu = &h->name[cu], *hi = &h->name[ci];
-  const int def_type = cv >= 0 ? RECO_EV_RATING : RECO_EV_VIEW;
-  bool all_ratings = true;
+  csv_ctx c = {.t = &t, .h = h, .cu = h->col[COL_USER], .ci = h->col[COL_ITEM], .cv = h->col[COL_VALUE],
+               .ct = h->col[COL_TIME], .cy = h->col[COL_TYPE], .nc = h->n, .movielens = movielens};
+  c.def_type = c.cv >= 0 ? RECO_EV_RATING : RECO_EV_VIEW;
+  sc->last_type.p = NULL;
+  sc->last_type.len = 0;
+  sc->last_type_id = -1;
+  b->all_ratings = true;
   if ((rc = reco__ds_reserve(ds, ds->n + reco__ltext_estimate_lines(&t)))) goto out;
-  size_t rows = 0;
-  char sn[48];
-  while (pos < end) {
-    char *rs = pos;
-    int k = reco__csv_record(&t, &pos, h->delim, f, nc, NULL);
-    if (k <= 0) {
-      if ((rc = k)) goto out;
-      continue;
-    }
-    if (k < nc) {
-      rc = too_few(&t, f, k, nc);
-      goto out;
-    }
-    const reco_lfield *fu = &f[cu], *fi = &f[ci];
-    if (fu->len == hu->len && fi->len == hi->len && memcmp(fu->p, hu->p, hu->len) == 0 &&
-        memcmp(fi->p, hi->p, hi->len) == 0) {
-      rc = reco__ltext_err(&t, rs, RECO_EFORMAT, "header line repeated");
-      goto out;
-    }
-    if ((rc = check_id(&t, fu, "user")) || (rc = check_id(&t, fi, "item"))) goto out;
-    int type = def_type;
-    if (cy >= 0 && f[cy].len) {
-      type = parse_type(f[cy].p, f[cy].len);
-      if (type < 0) {
-        rc = bad_type(&t, &f[cy]);
-        goto out;
-      }
-    }
-    all_ratings &= type == RECO_EV_RATING;
-    double v = 1.0;
-    if (cv >= 0) {
-      const reco_lfield *x = &f[cv];
-      if (x->len == 0) {
-        if (type == RECO_EV_RATING) {
-          rc = reco__ltext_err(&t, x->p, RECO_EFORMAT, "empty %.*s", (int)RECO_MIN(h->name[cv].len, 40), h->name[cv].p);
-          goto out;
-        }
-      } else {
-        int prc = reco__parse_double(x->p, x->p + x->len, &v);
-        if (prc == 0 && !isfinite((float)v)) prc = -2;
-        if (prc) {
-          rc = reco__ltext_err(&t, x->p, RECO_EFORMAT, prc == -2 ? "%.*s '%s' is not a finite number" : "%.*s is not a number: '%s'",
-                               (int)RECO_MIN(h->name[cv].len, 40), h->name[cv].p, reco__snippet(x->p, x->len, sn));
-          goto out;
-        }
-        if (movielens && !(v >= 0.5 && v <= 5.0)) {
-          rc = reco__ltext_err(&t, x->p, RECO_EFORMAT, "rating '%s' outside MovieLens' range 0.5..5",
-                               reco__snippet(x->p, x->len, sn));
-          goto out;
-        }
-      }
-    }
-    int64_t ts = 0;
-    if (ct >= 0 && f[ct].len) {
-      int prc = reco__parse_time(f[ct].p, f[ct].p + f[ct].len, &ts);
-      if (prc) {
-        rc = reco__ltext_err(&t, f[ct].p, RECO_EFORMAT,
-                             prc == -2 ? "%.*s '%s' is out of range"
-                                       : "%.*s '%s' is not a time (expected unix seconds or an ISO 8601 date)",
-                             (int)RECO_MIN(h->name[ct].len, 40), h->name[ct].p, reco__snippet(f[ct].p, f[ct].len, sn));
-        goto out;
-      }
-    }
-    b->user[b->n] = *fu;
-    b->item[b->n] = *fi;
-    b->v[b->n] = (float)v;
-    b->ts[b->n] = ts;
-    b->type[b->n] = (uint8_t)type;
-    if (++b->n == RECO_LID_BATCH && (rc = flush(ds, b, &uc, &ic))) goto out;
-    if ((++rows & 0x3ffff) == 0 && (rc = reco__ltext_progress(&t, &opts->progress, pos))) goto out;
-  }
-  if ((rc = flush(ds, b, &uc, &ic))) goto out;
-  if (rows == 0) {
+  int n_threads = RECO_MIN(reco_get_threads(), PAR_MAX_THREADS);
+  if (n_threads > 1 && (size_t)(end - pos) >= PAR_MIN_BYTES && !memchr(pos, '"', (size_t)(end - pos)))
+    rc = rows_parallel(ds, &c, pos, &opts->progress, b, n_threads);
+  else rc = rows_sequential(ds, &c, pos, &opts->progress, b, sc);
+  if (rc) goto out;
+  if (b->rows == 0) {
     rc = reco__ltext_err(&t, end, RECO_EFORMAT, "no interactions after the header");
     goto out;
   }
   if ((rc = reco__ltext_progress(&t, &opts->progress, end))) goto out;
-  reco__load_note_values(ds, n_before, cv >= 0 && all_ratings);
+  reco__load_note_values(ds, n_before, c.cv >= 0 && b->all_ratings);
 out:
-  reco__lid_free(&uc);
-  reco__lid_free(&ic);
+  if (b) {
+    reco__lid_free(&b->uc);
+    reco__lid_free(&b->ic);
+  }
   reco__free(b);
   reco__free(h);
-  reco__free(f);
+  reco__free(sc);
   reco__ltext_free(&t);
   return rc;
 }

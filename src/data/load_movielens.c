@@ -35,8 +35,9 @@ static int split_exact(const reco_ltext *t, char *ls, char *le, const char *sep,
   int k = 0;
   for (;;) {
     char *q = p;
-    if (seplen == 1) {
-      q = memchr(p, sep[0], (size_t)(le - p));
+    if (seplen == 1) { /* fields are short: a plain loop beats a memchr call per field */
+      while (q < le && *q != sep[0]) q++;
+      if (q == le) q = NULL;
     } else {
       for (;;) {
         q = memchr(q, sep[0], (size_t)(le - q));
@@ -76,7 +77,7 @@ int reco__load_ml_ratings_prog(reco_dataset *ds, const char *path, bool colons, 
   const char *sep = colons ? "::" : "\t";
   size_t n_before = ds->n;
   reco_lidcache uc = {0}, ic = {0};
-  rc = reco__ds_reserve(ds, ds->n + reco__ltext_count_lines(&t) + 1);
+  rc = reco__ds_reserve(ds, ds->n + reco__ltext_estimate_lines(&t));
   char *pos = t.data, *ls, *le;
   bool more;
   size_t lines = 0;

@@ -20,7 +20,9 @@
  *
  * Determinism: every random stream is seeded from (seed, purpose, index), users are generated
  * in parallel into slices fixed before the parallel loop, so the same parameters give the same
- * dataset, and byte-identical files, for any number of threads.
+ * dataset, and byte-identical files, for any number of threads. (Across machines the same
+ * holds when libm and the compiler's floating-point contraction agree: choices depend on
+ * exp/log/pow results, so an x86-64 build with FMA and one without may differ.)
  *
  * Files written by reco__synth_write (read back by the "reco" format loader, load.h):
  *   interactions.csv  user,item,value,timestamp,type   (type: view/click/cart/purchase/rating)

@@ -5,6 +5,7 @@
  * malformed inputs (each must give RECO_EFORMAT naming FILE:LINE), allocation failures, and,
  * when RECO_DATA_DIR holds them, the real MovieLens 100K and latest-small.
  */
+#define _GNU_SOURCE /* nftw */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -241,6 +242,13 @@ static void test_ml100k_folder(void **state) {
   assert_int_equal(ds->ts[coo_of(ds, "2", "1")], 891717742);
   assert_non_null(strstr(ds->source, "ml-100k:"));
   reco_dataset_free(ds);
+  /* a u.item someone already converted to UTF-8 is kept as it is */
+  put("ml100k/u.item", "2|Mis\xc3\xa9rables, Les (1995)|4-Feb-1995||http://y|0|0|0|0|0|0|0|0|1|0|0|0|0|0|0|0|0|0|0\n", 0);
+  ds = load_ok(dir, RECO_FMT_ML100K);
+  assert_string_equal(reco_dataset_item_title(ds, item_of(ds, "2")), "Mis\xc3\xa9rables, Les (1995)");
+  assert_int_equal(item_of(ds, "2"), 0);
+  reco_dataset_free(ds);
+  put("ml100k/u.item", k_uitem, 0);
   /* without metadata: only u.data */
   reco_load_opts o = {.no_metadata = 1};
   assert_int_equal(reco_dataset_load(dir, &o, &ds), 0);
@@ -355,7 +363,7 @@ static void test_csv_generic(void **state) {
   const char *p = put("events.csv",
                       "\xef\xbb\xbfuserId,itemId,score,time,extra\r\n"
                       "alice,\"item, one\",4.5,2024-01-02T03:04:05Z,x\r\n"
-                      "\"bob\",\"multi\nline\",-2,1700000000,\r\n"
+                      "\"bob\",item2,-2,1700000000,\"a note\non two lines\"\r\n"
                       "  carol  , item_3 ,1e1,,\"\"\r\n",
                       0);
   reco_dataset *ds = load_ok(p, RECO_FMT_AUTO);
@@ -363,7 +371,7 @@ static void test_csv_generic(void **state) {
   assert_true(ds->has_values);
   assert_float_equal(value_of(ds, "alice", "item, one"), 4.5, 0);
   assert_int_equal(ds->ts[coo_of(ds, "alice", "item, one")], 1704164645);
-  assert_float_equal(value_of(ds, "bob", "multi\nline"), -2, 0); /* out of a usual range: allowed */
+  assert_float_equal(value_of(ds, "bob", "item2"), -2, 0); /* out of a usual range: allowed */
   assert_float_equal(value_of(ds, "carol", "item_3"), 10, 0);
   assert_int_equal(ds->ts[coo_of(ds, "carol", "item_3")], 0);
   assert_int_equal(ds->type[0], RECO_EV_RATING);
@@ -407,6 +415,52 @@ static void test_csv_generic(void **state) {
   assert_non_null(strstr(reco_last_error(), "nope"));
 }
 
+/* Big unquoted files are parsed by several threads: same dataset as one thread, and the first
+ * failure in file order is the one reported. */
+static void test_csv_parallel(void **state) {
+  (void)state;
+  size_t n_lines = 400000, cap = n_lines * 48, len = 0;
+  char *text = malloc(cap);
+  assert_non_null(text);
+  len += (size_t)snprintf(text, cap, "user,item,value,timestamp,type\n");
+  static const char *const types[] = {"view", "click", "purchase", "rating"};
+  for (size_t k = 0; k < n_lines; k++)
+    len += (size_t)snprintf(text + len, cap - len, "u%zu,item_%zu,%zu,%zu,%s\n", (k * 7919) % 20011, (k * 31) % 4999,
+                            1 + k % 5, 1600000000 + k, types[k % 4]);
+  assert_true(len > ((size_t)6 << 20));
+  const char *p = put("big.csv", text, len);
+  reco_dataset *d1, *d2;
+  reco_set_threads(1);
+  d1 = load_ok(p, RECO_FMT_AUTO);
+  reco_set_threads(2);
+  d2 = load_ok(p, RECO_FMT_AUTO);
+  assert_int_equal(d1->n, n_lines);
+  assert_int_equal(d2->n, n_lines);
+  assert_int_equal(d1->n_users, d2->n_users);
+  assert_int_equal(d1->n_items, d2->n_items);
+  assert_true(reco__ds_fingerprint(d1) == reco__ds_fingerprint(d2));
+  assert_memory_equal(d1->type, d2->type, n_lines);
+  assert_false(d2->has_values);
+  reco_dataset_free(d1);
+  reco_dataset_free(d2);
+  /* failures at lines 300002 (second piece) and 100002 (first piece): the earlier one wins */
+  for (int pass = 0; pass < 2; pass++) {
+    size_t bad_line = pass == 0 ? 300002 : 100002;
+    char *l = text;
+    for (size_t k = 1; k < bad_line; k++) l = strchr(l, '\n') + 1;
+    char *comma = strchr(strchr(l, ',') + 1, ',');
+    comma[1] = 'x'; /* value "x..." */
+    const char *pb = put("big_bad.csv", text, len);
+    reco_load_opts o = {0};
+    assert_int_equal(reco_dataset_load(pb, &o, &d1), RECO_EFORMAT);
+    char want[600];
+    snprintf(want, sizeof want, "%s:%zu:", pb, bad_line);
+    if (!strstr(reco_last_error(), want)) fail_msg("expected %s in '%s'", want, reco_last_error());
+  }
+  reco_set_threads(0);
+  free(text);
+}
+
 /* ---- JSON lines ---- */
 
 static void test_jsonl(void **state) {
@@ -430,6 +484,37 @@ static void test_jsonl(void **state) {
   ds = load_ok(put("r.ndjson", "{\"user\":1,\"item\":2,\"rating\":5}\n", 0), RECO_FMT_AUTO);
   assert_true(ds->has_values);
   reco_dataset_free(ds);
+  /* many lines: parsed in parallel batches, indices still in order of first appearance */
+  size_t cap = 20000 * 80, len = 0;
+  char *text = malloc(cap);
+  assert_non_null(text);
+  for (int k = 0; k < 20000; k++)
+    len += (size_t)snprintf(text + len, cap - len, "{\"user\": \"user_%d\", \"item\": %d, \"rating\": %d}\n",
+                            (k * 7) % 1000, k % 333, 1 + k % 5);
+  ds = load_ok(put("many.jsonl", text, len), RECO_FMT_AUTO);
+  assert_int_equal(ds->n, 20000);
+  assert_int_equal(ds->n_users, 1000);
+  assert_int_equal(ds->n_items, 333);
+  for (int k = 0; k < 1000; k++) {
+    char id[32];
+    snprintf(id, sizeof id, "user_%d", (k * 7) % 1000);
+    assert_int_equal(reco_dataset_user_index(ds, id), k);
+  }
+  assert_float_equal(ds->v[19999], 1 + 19999 % 5, 0);
+  reco_dataset_free(ds);
+  /* errors on lines 12001 and 15001: the first is reported */
+  char *l = text;
+  for (int k = 0; k < 12000; k++) l = strchr(l, '\n') + 1;
+  memcpy(strstr(l, "\"rating\": ") + 10, "x", 1);
+  for (int k = 0; k < 3000; k++) l = strchr(l, '\n') + 1;
+  memcpy(strstr(l, "\"item\""), "\"itxm\"", 6);
+  const char *p2 = put("many_bad.jsonl", text, len);
+  reco_load_opts o = {.format = RECO_FMT_AUTO};
+  assert_int_equal(reco_dataset_load(p2, &o, &ds), RECO_EFORMAT);
+  char want[600];
+  snprintf(want, sizeof want, "%s:12001:", p2);
+  if (!strstr(reco_last_error(), want)) fail_msg("expected %s in '%s'", want, reco_last_error());
+  free(text);
 }
 
 /* ---- `reco data gen` folders ---- */
@@ -547,7 +632,8 @@ static void test_malformed(void **state) {
       {"empty_id.csv", "user,item\n1,2\n,2\n", 0, RECO_FMT_CSV, 3, "empty user id"},
       {"type.csv", "user,item,type\n1,2,view\n1,2,teleport\n", 0, RECO_FMT_CSV, 3, "teleport"},
       {"ratings.dat", "1::2::3::4\n1::2::3\n", 0, RECO_FMT_ML1M, 2, "too few fields"},
-      {"colons.dat", "1::2::3::4\n1:2::3::4\n", 0, RECO_FMT_ML1M, 2, "integer"},
+      {"colons.dat", "1::2::3::4\n1::b::3::4\n", 0, RECO_FMT_ML1M, 2, "integer"},
+      {"colons2.dat", "1::2::3::4\n1:2::3::4\n", 0, RECO_FMT_ML1M, 2, "too few fields"},
       {"bad.jsonl", "{\"user\":1,\"item\":2}\n{\"user\":1,\"item\":}\n", 0, RECO_FMT_JSONL, 2, "JSON"},
       {"noitem.jsonl", "{\"user\":1,\"item\":2}\n\n{\"user\":1}\n", 0, RECO_FMT_JSONL, 3, "no item"},
       {"arr.jsonl", "[1,2]\n", 0, RECO_FMT_JSONL, 1, "object"},
@@ -678,7 +764,8 @@ int main(void) {
       cmocka_unit_test(test_parse_numbers),   cmocka_unit_test(test_csv_record),
       cmocka_unit_test(test_ml100k_folder),   cmocka_unit_test(test_ml100k_load_into),
       cmocka_unit_test(test_ml1m_folder),     cmocka_unit_test(test_mllatest_folder),
-      cmocka_unit_test(test_csv_generic),     cmocka_unit_test(test_jsonl),
+      cmocka_unit_test(test_csv_generic),     cmocka_unit_test(test_csv_parallel),
+      cmocka_unit_test(test_jsonl),
       cmocka_unit_test(test_reco_folder),     cmocka_unit_test(test_detect),
       cmocka_unit_test(test_malformed),       cmocka_unit_test(test_huge_line),
       cmocka_unit_test(test_alloc_failures),  cmocka_unit_test(test_real_ml100k),
