@@ -27,7 +27,8 @@ static int fail(const char *what) {
 
 static void report(const char *what, double *t, size_t n) {
   qsort(t, n, sizeof *t, cmp_d);
-  printf("  %-34s median %7.2f us   p90 %7.2f us   min %7.2f us   (%zu calls)\n", what, t[n / 2], t[n * 9 / 10], t[0], n);
+  printf("  %-34s median %7.2f us   p90 %7.2f us   min %7.2f us   (%zu calls)\n", what, t[n / 2], t[n * 9 / 10], t[0],
+         n);
 }
 
 /* Sections of the saved model: total bytes and the largest few. */
@@ -77,7 +78,8 @@ static int bench(const char *algo, const char *const *sets, int n_sets, int pass
   if (reco__model_fit(m, d, NULL)) return fail("fit");
   char pj[2048];
   reco__model_params_json(m, pj, sizeof pj);
-  printf("%s  %s\n  fit %.3f s on %zu ratings (%d users, %d items)\n", algo, pj, m->fit_s, d->nnz, d->n_users, d->n_items);
+  printf("%s  %s\n  fit %.3f s on %zu ratings (%d users, %d items)\n", algo, pj, m->fit_s, d->nnz, d->n_users,
+         d->n_items);
   if (model_memory(m)) return 1;
 
   float *scratch = reco__aligned_alloc((size_t)m->n_items * sizeof(float));
@@ -136,10 +138,14 @@ int main(int argc, char **argv) {
   int passes = 5, n_sets = 0, a = 1;
   const char *algos = "itemknn", *sets[32];
   for (; a < argc && argv[a][0] == '-' && a + 1 < argc; a += 2) {
-    if (!strcmp(argv[a], "--algo")) algos = argv[a + 1];
-    else if (!strcmp(argv[a], "--passes")) passes = atoi(argv[a + 1]);
-    else if (!strcmp(argv[a], "--set") && n_sets < 32) sets[n_sets++] = argv[a + 1];
-    else break;
+    if (!strcmp(argv[a], "--algo"))
+      algos = argv[a + 1];
+    else if (!strcmp(argv[a], "--passes"))
+      passes = atoi(argv[a + 1]);
+    else if (!strcmp(argv[a], "--set") && n_sets < 32)
+      sets[n_sets++] = argv[a + 1];
+    else
+      break;
   }
   if (a >= argc || passes < 1) {
     fprintf(stderr, "usage: bench_knn [--algo NAME[,NAME...]] [--set KEY=VALUE ...] [--passes N] ML100K_PATH\n");

@@ -8,7 +8,7 @@ extern const reco_algo reco__algo_itemknn, reco__algo_userknn, reco__algo_slopeo
 extern const reco_algo reco__algo_als, reco__algo_ials, reco__algo_bpr;
 extern const reco_algo reco__algo_content;
 extern const reco_algo reco__algo_ease;
-extern const reco_algo reco__algo_svd, reco__algo_svdpp;
+extern const reco_algo reco__algo_svd, reco__algo_svdpp, reco__algo_nmf;
 
 static const reco_algo *const k_algos[] = {
     &reco__algo_random,
@@ -24,6 +24,7 @@ static const reco_algo *const k_algos[] = {
     &reco__algo_ease,
     &reco__algo_svd,
     &reco__algo_svdpp,
+    &reco__algo_nmf,
 };
 
 const reco_algo *reco__algo_find(const char *name) {

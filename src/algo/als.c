@@ -56,8 +56,8 @@ enum { SOLVER_CG = 0, SOLVER_CHOLESKY = 1 };
 static const reco_param_spec k_ials_params[] = {
     {"factors", RECO_P_INT, 64, 1, RECO_FACTORS_MAX, NULL, "latent factors k"},
     {"epochs", RECO_P_INT, 15, 1, 1000, NULL, "sweeps (items, then users)"},
-    {"reg", RECO_P_FLOAT, 5, 0, 1e9, NULL, "L2 penalty lambda on every factor vector"},
-    {"alpha", RECO_P_FLOAT, 2, 0, 1e9, NULL, "confidence c = 1 + alpha * w(r)"},
+    {"reg", RECO_P_FLOAT, 25, 0, 1e9, NULL, "L2 penalty lambda on every factor vector"},
+    {"alpha", RECO_P_FLOAT, 0.5, 0, 1e9, NULL, "confidence c = 1 + alpha * w(r)"},
     {"confidence", RECO_P_ENUM, CONF_LINEAR, 0, 2, "linear|log|binary", "w(r): r, log(1 + r/eps), or 1"},
     {"eps", RECO_P_FLOAT, 1, 1e-9, 1e9, NULL, "eps of the log confidence"},
     {"solver", RECO_P_ENUM, SOLVER_CG, 0, 1, "cg|cholesky", "per-vector solver: conjugate gradient or exact"},
@@ -67,9 +67,9 @@ static const reco_param_spec k_ials_params[] = {
 };
 
 static const reco_param_spec k_als_params[] = {
-    {"factors", RECO_P_INT, 32, 1, RECO_FACTORS_MAX, NULL, "latent factors k"},
-    {"epochs", RECO_P_INT, 15, 1, 1000, NULL, "sweeps (items, then users)"},
-    {"reg", RECO_P_FLOAT, 0.1, 0, 1e9, NULL, "L2 penalty lambda, weighted by each row's rating count"},
+    {"factors", RECO_P_INT, 64, 1, RECO_FACTORS_MAX, NULL, "latent factors k"},
+    {"epochs", RECO_P_INT, 10, 1, 1000, NULL, "sweeps (items, then users)"},
+    {"reg", RECO_P_FLOAT, 0.125, 0, 1e9, NULL, "L2 penalty lambda, weighted by each row's rating count"},
     {"biased", RECO_P_BOOL, 1, 0, 1, NULL, "learn user and item biases"},
     {"init_sd", RECO_P_FLOAT, 0.1, 0, 10, NULL, "standard deviation of the initial factors"},
     {"similar_k", RECO_P_INT, 20, 0, 10000, NULL, "neighbours kept per item for similar()"},
@@ -194,7 +194,7 @@ static double ials_cg(const side *s, int32_t u, const solve_opts *o, float *scr,
     for (int64_t t = 0; t < n; t++) w[t] = cm1[t] * reco__fdot(s->Y + (size_t)idx[t] * k, p, k);
     reco__fsymv(s->G, p, Ap, k);
     reco__faxpy(o->lambda, p, Ap, k);
-    reco__fgather_axpy(s->Y, idx, w, n, k, Ap);
+    reco__fgather_axpy(s->Y, k, idx, w, n, k, Ap);
     float pAp = reco__fdot(p, Ap, k);
     if (!(pAp > 0)) break;
     float alpha = rs / pAp;
@@ -208,29 +208,57 @@ static double ials_cg(const side *s, int32_t u, const solve_opts *o, float *scr,
   return csum - reco__fdot(x, b, k) - reco__fdot(x, r, k);
 }
 
-/* iALS, one vector exactly: A and b in double, Cholesky. A holds k*k doubles, bd and yd k. */
-static int ials_chol(const side *s, int32_t u, const solve_opts *o, double *A, double *bd, double *yd) {
+/* Dense-solver scratch: the matrix in float while it is summed, then in double. */
+typedef struct dense_scr {
+  float *Af;  /* d x d */
+  double *A;  /* d x d */
+  double *bd; /* 2d: the right-hand side, then the factorisation's column scratch */
+  float *w;   /* max row length */
+  float *w2;  /* max row length */
+} dense_scr;
+
+/* The lower triangle (and a little more) of Af += sum_t wt[t] y_t y_t^T for the n rows
+ * Y[idx[t]], row stride d of Af: row a is one gathered weighted sum over columns 0..a rounded up
+ * to 16, so the sums run in registers (wa holds n floats). */
+static void weighted_gram(const float *Y, const int32_t *idx, const float *wt, int64_t n, int k, int d, float *Af,
+                          float *wa) {
+  for (int a = 0; a < k; a++) {
+    for (int64_t t = 0; t < n; t++) wa[t] = wt[t] * Y[(size_t)idx[t] * k + a];
+    int len = (a + 16) & ~15;
+    reco__fgather_axpy(Y, k, idx, wa, n, len < k ? len : k, Af + (size_t)a * d);
+  }
+}
+
+/* Cholesky solve of the d x d system in sc (lower triangle of Af, plus diag on the diagonal)
+ * with right-hand side sc->bd; the solution is left in sc->bd. */
+static int dense_solve(dense_scr *sc, int d, double diag) {
+  for (int i = 0; i < d; i++) {
+    for (int j = 0; j <= i; j++) sc->A[(size_t)i * d + j] = sc->Af[(size_t)i * d + j];
+    sc->A[(size_t)i * d + i] += diag;
+  }
+  if (reco__chol(sc->A, d, sc->bd + d)) return RECO_ERANGE;
+  reco__chol_solve(sc->A, d, sc->bd);
+  return 0;
+}
+
+/* iALS, one vector exactly: A = G + lambda I + sum_i (c_i - 1) y_i y_i^T, b = sum_i c_i y_i. */
+static int ials_chol(const side *s, int32_t u, const solve_opts *o, dense_scr *sc) {
   int k = o->k;
-  for (int i = 0; i < k; i++) {
-    for (int j = 0; j <= i; j++) A[(size_t)i * k + j] = s->G[(size_t)i * k + j];
-    A[(size_t)i * k + i] += o->lambda;
-    bd[i] = 0;
+  const int64_t a = s->ptr[u], n = s->ptr[u + 1] - a;
+  const int32_t *idx = s->idx + a;
+  memcpy(sc->Af, s->G, (size_t)k * (size_t)k * sizeof *sc->Af);
+  for (int64_t t = 0; t < n; t++) {
+    sc->w2[t] = conf_c(&o->cf, s->val[a + t]);
+    sc->w[t] = sc->w2[t] - 1.0f;
   }
-  for (int64_t t = s->ptr[u]; t < s->ptr[u + 1]; t++) {
-    const float *y = s->Y + (size_t)s->idx[t] * k;
-    double c = conf_c(&o->cf, s->val[t]), w = c - 1.0;
-    for (int j = 0; j < k; j++) yd[j] = y[j];
-    for (int i = 0; i < k; i++) {
-      double wi = w * yd[i];
-      double *Ai = A + (size_t)i * k;
-      for (int j = 0; j <= i; j++) Ai[j] += wi * yd[j];
-      bd[i] += c * yd[i];
-    }
-  }
-  if (reco__chol(A, k)) return RECO_ERANGE;
-  reco__chol_solve(A, k, bd);
+  weighted_gram(s->Y, idx, sc->w, n, k, k, sc->Af, sc->w + n);
+  float *bf = sc->w + 2 * n;
+  memset(bf, 0, (size_t)k * sizeof *bf);
+  reco__fgather_axpy(s->Y, k, idx, sc->w2, n, k, bf);
+  for (int j = 0; j < k; j++) sc->bd[j] = bf[j];
+  if (dense_solve(sc, k, o->lambda)) return RECO_ERANGE;
   float *x = s->X + (size_t)u * k;
-  for (int j = 0; j < k; j++) x[j] = (float)bd[j];
+  for (int j = 0; j < k; j++) x[j] = (float)sc->bd[j];
   return 0;
 }
 
@@ -249,50 +277,48 @@ static double ials_row_loss(const side *s, int32_t u, const solve_opts *o, float
 
 /*
  * Explicit ALS, one row exactly: unknowns (x, b) of dimension d = k + biased against features
- * (y_i, 1), targets r - mu - b_i, penalty lambda n_u. A holds d*d doubles, bd and yd d each.
- * Rows without ratings get zero vectors. Also writes the row's loss share.
+ * (y_i, 1), targets r - mu - b_i, penalty lambda n_u. Rows without ratings get zero vectors.
+ * Also writes the row's loss share.
  */
-static int als_row(const side *s, int32_t u, const solve_opts *o, double *A, double *bd, double *yd) {
+static int als_row(const side *s, int32_t u, const solve_opts *o, dense_scr *sc) {
   int k = o->k, d = k + (o->biased ? 1 : 0);
-  int64_t a = s->ptr[u], b = s->ptr[u + 1];
+  const int64_t a = s->ptr[u], n = s->ptr[u + 1] - a;
+  const int32_t *idx = s->idx + a;
   float *x = s->X + (size_t)u * k;
-  double n = (double)(b - a);
-  if (b == a) {
+  if (n == 0) {
     memset(x, 0, (size_t)k * sizeof *x);
     if (o->biased) s->bx[u] = 0;
     if (s->loss) s->loss[u] = 0;
     return 0;
   }
-  for (int i = 0; i < d; i++) {
-    memset(A + (size_t)i * d, 0, (size_t)(i + 1) * sizeof *A);
-    A[(size_t)i * d + i] = o->lambda * n;
-    bd[i] = 0;
+  float *one = sc->w, *tgt = sc->w2, *wa = sc->w + n, *bf = sc->w + 2 * n;
+  for (int64_t t = 0; t < n; t++) {
+    one[t] = 1.0f;
+    tgt[t] = s->val[a + t] - o->mu - (o->biased ? s->by[idx[t]] : 0.0f);
   }
-  for (int64_t t = a; t < b; t++) {
-    int32_t j = s->idx[t];
-    const float *y = s->Y + (size_t)j * k;
-    for (int q = 0; q < k; q++) yd[q] = y[q];
-    if (o->biased) yd[k] = 1.0;
-    double tgt = s->val[t] - o->mu - (o->biased ? s->by[j] : 0.0f);
-    for (int i = 0; i < d; i++) {
-      double yi = yd[i];
-      double *Ai = A + (size_t)i * d;
-      for (int q = 0; q <= i; q++) Ai[q] += yi * yd[q];
-      bd[i] += tgt * yi;
-    }
+  memset(sc->Af, 0, (size_t)d * (size_t)d * sizeof *sc->Af);
+  weighted_gram(s->Y, idx, one, n, k, d, sc->Af, wa);
+  memset(bf, 0, (size_t)d * sizeof *bf);
+  reco__fgather_axpy(s->Y, k, idx, tgt, n, k, bf);
+  if (o->biased) { /* the bias coordinate: row k of A is sum_t (y_t, 1) */
+    float *ak = sc->Af + (size_t)k * d;
+    reco__fgather_axpy(s->Y, k, idx, one, n, k, ak);
+    ak[k] = (float)n;
+    double tb = 0;
+    for (int64_t t = 0; t < n; t++) tb += tgt[t];
+    bf[k] = (float)tb;
   }
-  if (reco__chol(A, d)) return RECO_ERANGE;
-  reco__chol_solve(A, d, bd);
-  for (int q = 0; q < k; q++) x[q] = (float)bd[q];
-  if (o->biased) s->bx[u] = (float)bd[k];
+  for (int j = 0; j < d; j++) sc->bd[j] = bf[j];
+  if (dense_solve(sc, d, o->lambda * (double)n)) return RECO_ERANGE;
+  for (int q = 0; q < k; q++) x[q] = (float)sc->bd[q];
+  if (o->biased) s->bx[u] = (float)sc->bd[k];
   if (s->loss) {
     double l = 0, bu = o->biased ? s->bx[u] : 0;
-    for (int64_t t = a; t < b; t++) {
-      int32_t j = s->idx[t];
-      double e = s->val[t] - o->mu - bu - (o->biased ? s->by[j] : 0.0f) - reco__fdot(x, s->Y + (size_t)j * k, k);
+    for (int64_t t = 0; t < n; t++) {
+      double e = tgt[t] - bu - reco__fdot(x, s->Y + (size_t)idx[t] * k, k);
       l += e * e;
     }
-    s->loss[u] = l + o->lambda * n * (reco__fdot(x, x, k) + bu * bu);
+    s->loss[u] = l + o->lambda * (double)n * (reco__fdot(x, x, k) + bu * bu);
   }
   return 0;
 }
@@ -307,10 +333,16 @@ static int solve_side(const side *s, const solve_opts *o, bool implicit, int nth
 #pragma omp parallel num_threads(nth)
   {
     float *scr = reco__aligned_alloc((size_t)4 * (size_t)d * sizeof *scr);
-    float *wt = reco__aligned_alloc((size_t)3 * (size_t)max_n * sizeof *wt);
-    double *A = dense ? reco__aligned_alloc((size_t)d * (size_t)d * sizeof *A) : NULL;
-    double *bd = dense ? reco__aligned_alloc((size_t)2 * (size_t)d * sizeof *bd) : NULL;
-    if (!scr || !wt || (dense && (!A || !bd))) {
+    float *wt = reco__aligned_alloc((size_t)(3 * max_n + d) * sizeof *wt);
+    dense_scr sc = {0};
+    if (dense) {
+      sc.Af = reco__aligned_alloc((size_t)d * (size_t)d * sizeof *sc.Af);
+      sc.A = reco__aligned_alloc((size_t)d * (size_t)d * sizeof *sc.A);
+      sc.bd = reco__aligned_alloc((size_t)2 * (size_t)d * sizeof *sc.bd);
+      sc.w = wt;
+      sc.w2 = reco__aligned_alloc((size_t)max_n * sizeof *sc.w2);
+    }
+    if (!scr || !wt || (dense && (!sc.Af || !sc.A || !sc.bd || !sc.w2))) {
 #pragma omp atomic write
       failed = RECO_ENOMEM;
     }
@@ -322,15 +354,13 @@ static int solve_side(const side *s, const solve_opts *o, bool implicit, int nth
       if (bad) continue;
       int rc = 0;
       if (!implicit) {
-        rc = als_row(s, u, o, A, bd, bd + d);
+        rc = als_row(s, u, o, &sc);
+      } else if (o->solver == SOLVER_CG) {
+        double l = ials_cg(s, u, o, scr, wt);
+        if (s->loss) s->loss[u] = l;
       } else {
-        if (o->solver == SOLVER_CG) {
-          double l = ials_cg(s, u, o, scr, wt);
-          if (s->loss) s->loss[u] = l;
-        } else {
-          rc = ials_chol(s, u, o, A, bd, bd + d);
-          if (s->loss) s->loss[u] = ials_row_loss(s, u, o, scr);
-        }
+        rc = ials_chol(s, u, o, &sc);
+        if (!rc && s->loss) s->loss[u] = ials_row_loss(s, u, o, scr);
       }
       if (rc) {
 #pragma omp atomic write
@@ -339,8 +369,10 @@ static int solve_side(const side *s, const solve_opts *o, bool implicit, int nth
     }
     reco__free_aligned(scr);
     reco__free_aligned(wt);
-    reco__free_aligned(A);
-    reco__free_aligned(bd);
+    reco__free_aligned(sc.Af);
+    reco__free_aligned(sc.A);
+    reco__free_aligned(sc.bd);
+    reco__free_aligned(sc.w2);
   }
   if (failed == RECO_ENOMEM) return reco__seterr(RECO_ENOMEM, "out of memory in an ALS sweep");
   if (failed) return reco__seterr(failed, "ALS: a normal-equation matrix is not positive definite (set reg > 0)");
@@ -353,7 +385,8 @@ static int spd_inverse(const float *S, int k, float *out) {
   int rc = (!L || !e) ? reco__seterr(RECO_ENOMEM, "out of memory") : 0;
   if (!rc) {
     for (size_t j = 0; j < (size_t)k * (size_t)k; j++) L[j] = S[j];
-    if (reco__chol(L, k)) rc = reco__seterr(RECO_ERANGE, "ials: Y^T Y + lambda I is not positive definite (set reg > 0)");
+    if (reco__chol(L, k, e))
+      rc = reco__seterr(RECO_ERANGE, "ials: Y^T Y + lambda I is not positive definite (set reg > 0)");
   }
   for (int c = 0; !rc && c < k; c++) {
     for (int j = 0; j < k; j++) e[j] = j == c;

@@ -40,8 +40,8 @@ enum { NEG_UNIFORM = 0, NEG_POPULAR = 1 };
 static const reco_param_spec k_params[] = {
     {"factors", RECO_P_INT, 64, 1, RECO_FACTORS_MAX, NULL, "latent factors k"},
     {"epochs", RECO_P_INT, 100, 1, 100000, NULL, "passes of nnz sampled triples"},
-    {"lr", RECO_P_FLOAT, 0.05, 0, 100, NULL, "SGD learning rate"},
-    {"reg", RECO_P_FLOAT, 0.01, 0, 100, NULL, "L2 penalty on the factors"},
+    {"lr", RECO_P_FLOAT, 0.02, 0, 100, NULL, "SGD learning rate"},
+    {"reg", RECO_P_FLOAT, 0.02, 0, 100, NULL, "L2 penalty on the factors"},
     {"reg_bias", RECO_P_FLOAT, 0.01, 0, 100, NULL, "L2 penalty on the item biases"},
     {"item_bias", RECO_P_BOOL, 1, 0, 1, NULL, "learn an item bias b_i"},
     {"negatives", RECO_P_ENUM, NEG_UNIFORM, 0, 1, "uniform|popular", "how the negative item j is drawn"},

@@ -42,7 +42,7 @@
  * the column-major upper triangle, so LAPACKE works in place without a transposed copy (its
  * row-major entry points would allocate one). LAPACK is called outside OpenMP regions only, so
  * OpenBLAS threads never nest. The validation grid solves in float (rankings, not digits, are
- * compared); the final solve is in double up to 8192 items and in float above (`precision`):
+ * compared); the final solve is in double up to 4096 items and in float above (`precision`):
  * a double n x n matrix is 3.2 GB at 20,000 items. B itself is kept as float.
  *
  * Memory and size limit. The dense solve needs n x n: 4 n^2 bytes in float (1.6 GB at 20,000
@@ -91,7 +91,7 @@ static const reco_param_spec k_params[] = {
     {"valid_frac", RECO_P_FLOAT, 0.2, 0.05, 0.5, NULL,
      "share of each user's training interactions held out to choose lambda, dropout and form"},
     {"valid_users", RECO_P_INT, 10000, 0, 1e9, NULL, "validation users scored per candidate (seeded sample; 0 = all)"},
-    {"precision", RECO_P_ENUM, 0, 0, 2, "auto|float|double", "final solve: auto = double up to 8192 items, float above"},
+    {"precision", RECO_P_ENUM, 0, 0, 2, "auto|float|double", "final solve: auto = double up to 4096 items, float above"},
 };
 
 enum { FORM_AUTO = 0, FORM_EASE = 1, FORM_DLAE = 2 };
@@ -99,7 +99,7 @@ enum { VALUES_BINARY = 0, VALUES_RAW = 1 };
 enum { PREC_AUTO = 0, PREC_FLOAT = 1, PREC_DOUBLE = 2 };
 #define EASE_DENSE_MAX 4096   /* topk = -1: dense B up to this many items */
 #define EASE_AUTO_TOPK 512    /* topk = -1: entries per row above it */
-#define EASE_DOUBLE_MAX 8192  /* precision = auto: double up to this many items */
+#define EASE_DOUBLE_MAX 4096  /* precision = auto: double up to this many items */
 #define EASE_LAMBDA_START 200 /* the validation walk's starting point */
 #define EASE_P_STEP 0.25      /* the validation walk's dropout grid: 0, 0.25, 0.5 */
 #define EASE_P_STEPS 2

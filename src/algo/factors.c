@@ -12,8 +12,8 @@
  * Similar items (reco__factors_similar_build): the cosine between item factors, i.e. the batch
  * top-N of the row-normalised V against itself, keeping sim_k + 1 and dropping the item itself.
  *
- * Cholesky (reco__chol): the textbook row-oriented L L^T factorisation in double (Golub & Van
- * Loan, algorithm 4.2.1), for the (k+1) x (k+1) normal equations of ALS.
+ * Cholesky (reco__chol): the outer-product (right-looking) L L^T factorisation in double (Golub
+ * & Van Loan, algorithm 4.2.2), for the (k+1) x (k+1) normal equations of ALS.
  */
 #include "factors.h"
 
@@ -325,19 +325,19 @@ int reco__factors_load(reco_factors *f, const reco_mf_reader *r, int32_t n_users
 
 /* ---- Cholesky ---- */
 
-int reco__chol(double *A, int d) {
+int reco__chol(double *A, int d, double *col) {
+  /* right-looking: after column j is scaled, the trailing rows take an axpy with a contiguous
+   * copy of that column (no inner products, so it vectorises without reordering sums) */
   for (int j = 0; j < d; j++) {
     double *Aj = A + (size_t)j * d;
-    double s = Aj[j];
-    for (int p = 0; p < j; p++) s -= Aj[p] * Aj[p];
-    if (!(s > 0)) return RECO_ERANGE;
-    double l = sqrt(s), inv = 1.0 / l;
+    if (!(Aj[j] > 0)) return RECO_ERANGE;
+    double l = sqrt(Aj[j]), inv = 1.0 / l;
     Aj[j] = l;
+    for (int i = j + 1; i < d; i++) col[i] = A[(size_t)i * d + j] *= inv;
     for (int i = j + 1; i < d; i++) {
       double *Ai = A + (size_t)i * d;
-      double t = Ai[j];
-      for (int p = 0; p < j; p++) t -= Ai[p] * Aj[p];
-      Ai[j] = t * inv;
+      double lij = col[i];
+      for (int p = j + 1; p <= i; p++) Ai[p] -= lij * col[p];
     }
   }
   return 0;
@@ -346,9 +346,10 @@ int reco__chol(double *A, int d) {
 void reco__chol_solve(const double *L, int d, double *b) {
   for (int i = 0; i < d; i++) { /* L y = b */
     const double *Li = L + (size_t)i * d;
-    double t = b[i];
-    for (int p = 0; p < i; p++) t -= Li[p] * b[p];
-    b[i] = t / Li[i];
+    double t = 0;
+#pragma omp simd reduction(+ : t)
+    for (int p = 0; p < i; p++) t += Li[p] * b[p];
+    b[i] = (b[i] - t) / Li[i];
   }
   for (int i = d - 1; i >= 0; i--) { /* L^T x = y, column by column */
     const double *Li = L + (size_t)i * d;

@@ -131,16 +131,16 @@ static inline void reco__fsymv(const float *restrict S, const float *restrict x,
   for (; j0 < k; j0++) y[j0] = reco__fdot(S + (size_t)j0 * k, x, k); /* row j0 = column j0 */
 }
 
-/* out += sum_t w[t] Y[idx[t], :] over n gathered rows of Y (n x k, row-major), out held in
- * registers 64 columns at a time. */
-static inline void reco__fgather_axpy(const float *restrict Y, const int32_t *restrict idx, const float *restrict w,
-                                      int64_t n, int k, float *restrict out) {
+/* out[0..len) += sum_t w[t] Y[idx[t], 0..len) over n gathered rows of Y (row stride ldy,
+ * len <= ldy), out held in registers 64 columns at a time. */
+static inline void reco__fgather_axpy(const float *restrict Y, int ldy, const int32_t *restrict idx,
+                                      const float *restrict w, int64_t n, int len, float *restrict out) {
   int j0 = 0;
-  for (; j0 + 64 <= k; j0 += 64) {
+  for (; j0 + 64 <= len; j0 += 64) {
     reco__v16 a0 = reco__v16_load(out + j0), a1 = reco__v16_load(out + j0 + 16);
     reco__v16 a2 = reco__v16_load(out + j0 + 32), a3 = reco__v16_load(out + j0 + 48);
     for (int64_t t = 0; t < n; t++) {
-      const float *row = Y + (size_t)idx[t] * k + j0;
+      const float *row = Y + (size_t)idx[t] * ldy + j0;
       float wt = w[t];
       a0 += wt * reco__v16_load(row);
       a1 += wt * reco__v16_load(row + 16);
@@ -152,21 +152,22 @@ static inline void reco__fgather_axpy(const float *restrict Y, const int32_t *re
     memcpy(out + j0 + 32, &a2, sizeof a2);
     memcpy(out + j0 + 48, &a3, sizeof a3);
   }
-  for (; j0 + 16 <= k; j0 += 16) {
+  for (; j0 + 16 <= len; j0 += 16) {
     reco__v16 a0 = reco__v16_load(out + j0);
-    for (int64_t t = 0; t < n; t++) a0 += w[t] * reco__v16_load(Y + (size_t)idx[t] * k + j0);
+    for (int64_t t = 0; t < n; t++) a0 += w[t] * reco__v16_load(Y + (size_t)idx[t] * ldy + j0);
     memcpy(out + j0, &a0, sizeof a0);
   }
-  for (; j0 < k; j0++) {
+  for (; j0 < len; j0++) {
     float a = out[j0];
-    for (int64_t t = 0; t < n; t++) a += w[t] * Y[(size_t)idx[t] * k + j0];
+    for (int64_t t = 0; t < n; t++) a += w[t] * Y[(size_t)idx[t] * ldy + j0];
     out[j0] = a;
   }
 }
 
 /* In-place Cholesky of a d x d SPD matrix (double, row-major, lower triangle used and
- * overwritten with L). Returns 0, or RECO_ERANGE when a pivot is not positive. */
-int reco__chol(double *A, int d);
+ * overwritten with L; col is d doubles of scratch). Returns 0, or RECO_ERANGE when a pivot is
+ * not positive. */
+int reco__chol(double *A, int d, double *col);
 /* Solves L L^T x = b in place (b becomes x) with the factor from reco__chol. */
 void reco__chol_solve(const double *L, int d, double *b);
 

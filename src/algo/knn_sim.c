@@ -33,28 +33,32 @@ double reco__knn_finish(const reco_knn_opts *o, double n, double sxy, double sxx
                         double na, double nb, double norm_a, double norm_b) {
   double s = 0, den;
   switch (o->kind) {
-  case RECO_KNN_COSINE:
-    den = norm_a * norm_b;
-    s = den > 0 ? sxy / den : 0;
-    break;
-  case RECO_KNN_ADJCOS:
-  case RECO_KNN_PEARSON_BASELINE:
-    den = sqrt(sxx * syy);
-    s = den > 0 ? sxy / den : 0;
-    break;
-  case RECO_KNN_PEARSON:
-    den = (n * sxx - sx * sx) * (n * syy - sy * sy);
-    s = den > 0 ? (n * sxy - sx * sy) / sqrt(den) : 0;
-    break;
-  case RECO_KNN_JACCARD:
-    den = na + nb - n;
-    s = den > 0 ? n / den : 0;
-    break;
-  case RECO_KNN_MSD: s = 1 / (1 + (sxx + syy - 2 * sxy) / n); break;
+    case RECO_KNN_COSINE:
+      den = norm_a * norm_b;
+      s = den > 0 ? sxy / den : 0;
+      break;
+    case RECO_KNN_ADJCOS:
+    case RECO_KNN_PEARSON_BASELINE:
+      den = sqrt(sxx * syy);
+      s = den > 0 ? sxy / den : 0;
+      break;
+    case RECO_KNN_PEARSON:
+      den = (n * sxx - sx * sx) * (n * syy - sy * sy);
+      s = den > 0 ? (n * sxy - sx * sy) / sqrt(den) : 0;
+      break;
+    case RECO_KNN_JACCARD:
+      den = na + nb - n;
+      s = den > 0 ? n / den : 0;
+      break;
+    case RECO_KNN_MSD:
+      s = 1 / (1 + (sxx + syy - 2 * sxy) / n);
+      break;
   }
   if (o->shrink > 0) {
-    if (o->kind == RECO_KNN_PEARSON_BASELINE) s *= (n - 1) / (n - 1 + o->shrink);
-    else s *= n / (n + o->shrink);
+    if (o->kind == RECO_KNN_PEARSON_BASELINE)
+      s *= (n - 1) / (n - 1 + o->shrink);
+    else
+      s *= n / (n + o->shrink);
   }
   return s;
 }
@@ -105,7 +109,8 @@ int reco__knn_table_transpose(const reco_knn_table *in, int32_t n_cols, reco_knn
       out->sim[q] = in->sim[p];
     }
   reco__free(cur);
-  for (int32_t b = 0; b < n_cols; b++) sort_row(out->idx + out->ptr[b], out->sim + out->ptr[b], out->ptr[b + 1] - out->ptr[b]);
+  for (int32_t b = 0; b < n_cols; b++)
+    sort_row(out->idx + out->ptr[b], out->sim + out->ptr[b], out->ptr[b + 1] - out->ptr[b]);
   return 0;
 }
 
@@ -155,8 +160,9 @@ static int acc_init(sim_acc *a, int32_t n, bool full, int keep) {
 }
 
 /* Neighbours of row a into slot[0..keep), returns how many. */
-static int row_neighbours(const reco_knn_mat *rows, const reco_knn_mat *cols, const reco_knn_opts *o, const double *norm,
-                          const double *norm_b, bool full, int32_t a, sim_acc *acc, int32_t *slot_idx, float *slot_sim) {
+static int row_neighbours(const reco_knn_mat *rows, const reco_knn_mat *cols, const reco_knn_opts *o,
+                          const double *norm, const double *norm_b, bool full, int32_t a, sim_acc *acc,
+                          int32_t *slot_idx, float *slot_sim) {
   int32_t nt = 0;
   for (int64_t p = rows->ptr[a]; p < rows->ptr[a + 1]; p++) {
     int32_t c = rows->idx[p];
@@ -204,8 +210,8 @@ static int row_neighbours(const reco_knn_mat *rows, const reco_knn_mat *cols, co
   return n;
 }
 
-int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const reco_knn_opts *o,
-                    const reco_progress *pr, const char *stage, reco_knn_table *out) {
+int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const reco_knn_opts *o, const reco_progress *pr,
+                    const char *stage, reco_knn_table *out) {
   memset(out, 0, sizeof *out);
   int32_t n = rows->n_rows;
   int keep = o->keep > 0 ? o->keep : 1;
@@ -243,7 +249,8 @@ int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const re
 #pragma omp parallel for schedule(dynamic, 8) num_threads(nth)
     for (int32_t a = start; a < end; a++) {
       sim_acc *ac = &acc[omp_get_thread_num()];
-      len[a] = row_neighbours(rows, cols, o, norm, norm_b, full, a, ac, slot_idx + (size_t)a * keep, slot_sim + (size_t)a * keep);
+      len[a] = row_neighbours(rows, cols, o, norm, norm_b, full, a, ac, slot_idx + (size_t)a * keep,
+                              slot_sim + (size_t)a * keep);
     }
     rc = reco__progress(pr, stage, end, n, NULL);
   }
@@ -306,7 +313,8 @@ int reco__knn_table_load(reco_knn_table *t, const reco_mf_reader *r, const char 
   snprintf(name, sizeof name, "%s_idx", prefix);
   if ((rc = reco__mf_copy(r, name, RECO_DT_I32, (int64_t)nnz, (void **)&t->idx, NULL))) return rc;
   for (uint64_t p = 0; p < nnz; p++)
-    if (t->idx[p] < 0 || t->idx[p] >= n_targets) return reco__seterr(RECO_EFORMAT, "section %s: index out of range", name);
+    if (t->idx[p] < 0 || t->idx[p] >= n_targets)
+      return reco__seterr(RECO_EFORMAT, "section %s: index out of range", name);
   snprintf(name, sizeof name, "%s_sim", prefix);
   return reco__mf_copy(r, name, RECO_DT_F32, (int64_t)nnz, (void **)&t->sim, NULL);
 }

@@ -32,12 +32,12 @@ typedef struct reco_knn_mat {
 
 typedef struct reco_knn_opts {
   reco_knn_kind kind;
-  int keep;          /* neighbours kept per row */
-  int min_support;   /* common columns needed for a pair to count */
-  double shrink;     /* multiply by n / (n + shrink) ((n-1)/(n-1+shrink) for pearson_baseline) */
-  double alpha;      /* cosine only: asymmetric exponent (0.5 = symmetric cosine) */
-  double power;      /* kept positive similarities raised to this power (1 = unchanged) */
-  bool positive;     /* keep only similarities > 0 */
+  int keep;        /* neighbours kept per row */
+  int min_support; /* common columns needed for a pair to count */
+  double shrink;   /* multiply by n / (n + shrink) ((n-1)/(n-1+shrink) for pearson_baseline) */
+  double alpha;    /* cosine only: asymmetric exponent (0.5 = symmetric cosine) */
+  double power;    /* kept positive similarities raised to this power (1 = unchanged) */
+  bool positive;   /* keep only similarities > 0 */
 } reco_knn_opts;
 
 /* Neighbour lists: row r's neighbours are idx[ptr[r] .. ptr[r+1]), best first. */
@@ -53,8 +53,8 @@ typedef struct reco_knn_table {
  * cols->n_rows is the number of columns of `rows`). Progress is reported between blocks of
  * rows (never from a worker thread), so a cancel stops the build within one block.
  */
-int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const reco_knn_opts *o,
-                    const reco_progress *pr, const char *stage, reco_knn_table *out);
+int reco__knn_build(const reco_knn_mat *rows, const reco_knn_mat *cols, const reco_knn_opts *o, const reco_progress *pr,
+                    const char *stage, reco_knn_table *out);
 void reco__knn_table_free(reco_knn_table *t);
 /* out row b lists every a with b in in's row a, with in's similarity, best first. n_cols is
  * the number of distinct targets (rows of out). */
@@ -81,8 +81,10 @@ static inline int64_t reco__knn_find(const int32_t *idx, int64_t lo, int64_t hi,
     int64_t mid = (lo + hi) >> 1;
     int32_t c = idx[mid];
     if (c == key) return mid;
-    if (c < key) lo = mid + 1;
-    else hi = mid - 1;
+    if (c < key)
+      lo = mid + 1;
+    else
+      hi = mid - 1;
   }
   return -1;
 }

@@ -118,7 +118,8 @@ static int slope_fit(reco_model *m, const reco_dataset *d, const reco_progress *
   for (int32_t u = 0; u < nu; u++) {
     double z = 0;
     for (int64_t p = d->uptr[u]; p < d->uptr[u + 1]; p++) z += d->uval[p];
-    s->umean[u] = d->uptr[u + 1] > d->uptr[u] ? (float)(z / (double)(d->uptr[u + 1] - d->uptr[u])) : (float)m->global_mean;
+    s->umean[u] =
+        d->uptr[u + 1] > d->uptr[u] ? (float)(z / (double)(d->uptr[u + 1] - d->uptr[u])) : (float)m->global_mean;
   }
   /* pass 1 counts each row's pairs, pass 2 writes them in place */
   s->ptr[0] = 0;
@@ -163,8 +164,10 @@ static int64_t find_pair(const slope_state *s, int32_t j, int32_t i) {
   while (lo <= hi) {
     int64_t mid = (lo + hi) >> 1;
     if (s->idx[mid] == i) return mid;
-    if (s->idx[mid] < i) lo = mid + 1;
-    else hi = mid - 1;
+    if (s->idx[mid] < i)
+      lo = mid + 1;
+    else
+      hi = mid - 1;
   }
   return -1;
 }
@@ -255,7 +258,8 @@ static int slope_save(const reco_model *m, reco_mf_writer *w) {
   uint64_t np = (uint64_t)s->ptr[m->n_items], nnz = (uint64_t)s->uptr[m->n_users];
   int rc;
   if ((rc = reco__mf_section(w, "ptr", RECO_DT_I64, s->ptr, (uint64_t)m->n_items + 1)) ||
-      (rc = reco__mf_section(w, "idx", RECO_DT_I32, s->idx, np)) || (rc = reco__mf_section(w, "dev", RECO_DT_F32, s->dev, np)) ||
+      (rc = reco__mf_section(w, "idx", RECO_DT_I32, s->idx, np)) ||
+      (rc = reco__mf_section(w, "dev", RECO_DT_F32, s->dev, np)) ||
       (rc = reco__mf_section(w, "cnt", RECO_DT_I32, s->cnt, np)) ||
       (rc = reco__mf_section(w, "uptr", RECO_DT_I64, s->uptr, (uint64_t)m->n_users + 1)) ||
       (rc = reco__mf_section(w, "uitem", RECO_DT_I32, s->uitem, nnz)) ||
@@ -264,7 +268,8 @@ static int slope_save(const reco_model *m, reco_mf_writer *w) {
   return reco__mf_section(w, "umean", RECO_DT_F32, s->umean, (uint64_t)m->n_users);
 }
 
-static int check_csr(const int64_t *ptr, int32_t n_rows, const int32_t *idx, int32_t n_cols, uint64_t nnz, const char *what) {
+static int check_csr(const int64_t *ptr, int32_t n_rows, const int32_t *idx, int32_t n_cols, uint64_t nnz,
+                     const char *what) {
   if (ptr[0] != 0 || (uint64_t)ptr[n_rows] != nnz) return reco__seterr(RECO_EFORMAT, "section %s: bad extent", what);
   for (int32_t a = 0; a < n_rows; a++)
     if (ptr[a + 1] < ptr[a]) return reco__seterr(RECO_EFORMAT, "section %s is not monotone", what);

@@ -70,6 +70,8 @@ int reco__load_mllatest_tags(reco_dataset *ds, const char *path);
 int reco__load_csv(reco_dataset *ds, const char *path, const reco_load_opts *opts);
 /* The same; movielens: values must lie in MovieLens' range 0.5..5 (its ratings.csv). */
 int reco__load_csv_ml(reco_dataset *ds, const char *path, const reco_load_opts *opts, bool movielens);
+/* Bytes per piece when big CSV files are parsed by several threads (8 MiB; tests lower it). */
+extern size_t reco__csv_piece_bytes;
 /* Item catalogue with a header: item (required), title, category, tags, price, year, text. */
 int reco__load_csv_items(reco_dataset *ds, const char *path);
 /* Users with a header: user (required); every other column becomes "name=value;..." attrs. */

@@ -280,24 +280,30 @@ static int rows_sequential(reco_dataset *ds, const csv_ctx *c, char *pos, const 
 }
 
 /*
- * Big files without any '"' (so every newline ends a record) are parsed by all threads: each
- * block of the file is cut at newlines into one piece per thread; each thread parses its piece
- * into its own row array and stops at its first failure; then the rows are added in file order
- * by this thread, so ids get the indices a sequential load would give, and the first failure
- * in file order is parsed again here for its message.
+ * Big files without any '"' (so that every newline ends a record) are parsed in a pipeline:
+ * the file is cut at newlines into pieces of reco__csv_piece_bytes; while the calling thread
+ * adds the rows of one round of pieces to the dataset (ids resolved in file order, so indices
+ * are those of a sequential load), the other threads parse the next round, each piece into its
+ * own row array, stopping at its first failure. The first failure in file order is parsed again
+ * on the calling thread for its message (error details are thread-local).
  */
-#define PAR_MIN_BYTES ((size_t)4 << 20)
-#define PAR_PIECE_BYTES ((size_t)4 << 20)
-#define PAR_MAX_THREADS 64
+#define PAR_MIN_BYTES ((size_t)4 << 20) /* below this one thread is as fast */
+size_t reco__csv_piece_bytes = (size_t)8 << 20;
+#define PAR_MAX_THREADS 4 /* one thread adds rows: more parsers than 3 would wait on it */
 
 typedef struct piece {
   char *start, *end;
   crow *rows;
   size_t n, cap;
-  int rc;        /* first failure (0 none) */
-  char *err_at;  /* the record that failed */
+  int rc;       /* first failure (0 none) */
+  char *err_at; /* the record that failed */
   row_scratch *sc;
 } piece;
+
+typedef struct par_round {
+  piece pc[PAR_MAX_THREADS];
+  int n; /* pieces in use */
+} par_round;
 
 static void parse_piece(const csv_ctx *c, piece *pc) {
   char *pos = pc->start;
@@ -316,50 +322,84 @@ static void parse_piece(const csv_ctx *c, piece *pc) {
   }
 }
 
+/* Cuts up to n pieces from *pos (each ending after a newline, or at the end). */
+static void cut_round(par_round *r, int n, char **pos, char *end) {
+  r->n = 0;
+  for (int k = 0; k < n && *pos < end; k++) {
+    piece *pc = &r->pc[r->n++];
+    pc->start = *pos;
+    size_t piece = reco__csv_piece_bytes ? reco__csv_piece_bytes : 1;
+    char *e = (size_t)(end - *pos) > piece ? *pos + piece : end;
+    if (e < end) {
+      char *nl = memchr(e, '\n', (size_t)(end - e));
+      e = nl ? nl + 1 : end;
+    }
+    pc->end = *pos = e;
+  }
+}
+
+/* Adds a parsed round's rows in order; reports its first failure. Runs on the calling thread. */
+static int add_round(reco_dataset *ds, const csv_ctx *c, par_round *r, batch *b, const reco_progress *prog) {
+  int rc = 0;
+  for (int k = 0; k < r->n && !rc; k++) {
+    piece *pc = &r->pc[k];
+    for (size_t i = 0; i < pc->n && !rc; i++) rc = push(ds, b, &pc->rows[i]);
+    if (rc || !pc->rc) continue;
+    if (pc->rc != RECO_EFORMAT) return reco__seterr(pc->rc, "%s: %s", c->t->path, reco_strerror(pc->rc));
+    char *at = pc->err_at;
+    crow row;
+    rc = parse_row(c, &at, pc->sc, &row);
+    if (rc >= 0) rc = reco__ltext_err(c->t, pc->err_at, RECO_EFORMAT, "record could not be parsed");
+  }
+  if (!rc) rc = flush(ds, b);
+  if (!rc && r->n) rc = reco__ltext_progress(c->t, prog, r->pc[r->n - 1].end);
+  return rc;
+}
+
 static int rows_parallel(reco_dataset *ds, const csv_ctx *c, char *pos, const reco_progress *prog, batch *b,
                          int n_threads) {
   char *end = c->t->buf + c->t->len;
-  piece pcs[PAR_MAX_THREADS] = {{0}};
+  par_round *rs = reco__calloc(2, sizeof *rs);
   int rc = 0;
-  for (int k = 0; k < n_threads && !rc; k++) {
-    pcs[k].sc = reco__malloc(sizeof *pcs[k].sc);
-    if (!pcs[k].sc) rc = reco__seterr(RECO_ENOMEM, "out of memory");
-    else pcs[k].sc->last_type.len = 0, pcs[k].sc->last_type.p = NULL, pcs[k].sc->last_type_id = -1;
-  }
-  while (!rc && pos < end) {
-    /* cut the next block into n_threads pieces, each ending after a newline */
-    for (int k = 0; k < n_threads; k++) {
-      pcs[k].start = pos;
-      size_t left = (size_t)(end - pos);
-      char *e = left > PAR_PIECE_BYTES ? pos + PAR_PIECE_BYTES : end;
-      if (e < end) {
-        char *nl = memchr(e, '\n', (size_t)(end - e));
-        e = nl ? nl + 1 : end;
-      }
-      pcs[k].end = pos = e;
-    }
-#pragma omp parallel for num_threads(n_threads) schedule(static, 1)
-    for (int k = 0; k < n_threads; k++) parse_piece(c, &pcs[k]);
+  if (!rs) return reco__seterr(RECO_ENOMEM, "out of memory");
+  for (int x = 0; x < 2 && !rc; x++)
     for (int k = 0; k < n_threads && !rc; k++) {
-      for (size_t r = 0; r < pcs[k].n && !rc; r++) rc = push(ds, b, &pcs[k].rows[r]);
-      if (!rc && pcs[k].rc) {
-        if (pcs[k].rc != RECO_EFORMAT) {
-          rc = reco__seterr(pcs[k].rc, "%s: %s", c->t->path, reco_strerror(pcs[k].rc));
-        } else { /* again on this thread, for the message (a worker's detail is thread-local) */
-          char *at = pcs[k].err_at;
-          crow row;
-          rc = parse_row(c, &at, pcs[k].sc, &row);
-          if (rc >= 0) rc = reco__ltext_err(c->t, pcs[k].err_at, RECO_EFORMAT, "record could not be parsed");
-        }
+      row_scratch *sc = reco__malloc(sizeof *sc);
+      if (!sc) rc = reco__seterr(RECO_ENOMEM, "out of memory");
+      else {
+        sc->last_type.p = NULL;
+        sc->last_type.len = 0;
+        sc->last_type_id = -1;
+        rs[x].pc[k].sc = sc;
       }
     }
-    if (!rc) rc = flush(ds, b);
-    if (!rc) rc = reco__ltext_progress(c->t, prog, pos);
+  par_round *cur = &rs[0], *next = &rs[1];
+  if (!rc) { /* the first round: every thread parses */
+    cut_round(cur, n_threads, &pos, end);
+#pragma omp parallel for num_threads(n_threads) schedule(static, 1)
+    for (int k = 0; k < cur->n; k++) parse_piece(c, &cur->pc[k]);
   }
-  for (int k = 0; k < n_threads; k++) {
-    reco__free(pcs[k].rows);
-    reco__free(pcs[k].sc);
+  while (!rc && cur->n) {
+    /* thread 0 (the caller) adds `cur` while the others parse `next` */
+    cut_round(next, n_threads - 1, &pos, end);
+    int arc = 0;
+#pragma omp parallel num_threads(n_threads)
+    {
+      int tid = omp_get_thread_num();
+      if (tid == 0) arc = add_round(ds, c, cur, b, prog);
+      else if (tid - 1 < next->n) parse_piece(c, &next->pc[tid - 1]);
+    }
+    rc = arc;
+    par_round *tmp = cur;
+    cur = next;
+    next = tmp;
   }
+  for (int x = 0; x < 2; x++)
+    for (int k = 0; k < n_threads; k++) {
+      reco__free(rs[x].pc[k].rows);
+      reco__free(rs[x].pc[k].sc);
+    }
+  reco__free(rs);
   return rc;
 }
 

@@ -58,7 +58,8 @@ static void build(reco_knn_kind kind, double shrink, int min_support, int n_rows
   cptr3[4] = n;
   reco_knn_mat rows = {n_rows, k_rptr, k_ridx, binary ? NULL : k_rval};
   reco_knn_mat cols = {4, cptr3, cidx3, binary ? NULL : cval3};
-  reco_knn_opts o = {.kind = kind, .keep = 10, .min_support = min_support, .shrink = shrink, .alpha = alpha, .power = 1};
+  reco_knn_opts o = {
+      .kind = kind, .keep = 10, .min_support = min_support, .shrink = shrink, .alpha = alpha, .power = 1};
   assert_int_equal(reco__knn_build(&rows, &cols, &o, NULL, "test", t), 0);
 }
 
@@ -416,10 +417,14 @@ static void test_cancel(void **st) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_similarities_by_hand), cmocka_unit_test(test_predictions_by_hand),
-      cmocka_unit_test(test_roundtrip_itemknn),    cmocka_unit_test(test_roundtrip_userknn),
-      cmocka_unit_test(test_roundtrip_slopeone),   cmocka_unit_test(test_new_user),
-      cmocka_unit_test(test_learned_beats_baseline), cmocka_unit_test(test_alloc_failures),
+      cmocka_unit_test(test_similarities_by_hand),
+      cmocka_unit_test(test_predictions_by_hand),
+      cmocka_unit_test(test_roundtrip_itemknn),
+      cmocka_unit_test(test_roundtrip_userknn),
+      cmocka_unit_test(test_roundtrip_slopeone),
+      cmocka_unit_test(test_new_user),
+      cmocka_unit_test(test_learned_beats_baseline),
+      cmocka_unit_test(test_alloc_failures),
       cmocka_unit_test(test_cancel),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

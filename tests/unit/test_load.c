@@ -433,6 +433,7 @@ static void test_csv_parallel(void **state) {
   reco_set_threads(1);
   d1 = load_ok(p, RECO_FMT_AUTO);
   reco_set_threads(2);
+  reco__csv_piece_bytes = 100000; /* many rounds of the parse / add pipeline */
   d2 = load_ok(p, RECO_FMT_AUTO);
   assert_int_equal(d1->n, n_lines);
   assert_int_equal(d2->n, n_lines);
@@ -458,6 +459,7 @@ static void test_csv_parallel(void **state) {
     if (!strstr(reco_last_error(), want)) fail_msg("expected %s in '%s'", want, reco_last_error());
   }
   reco_set_threads(0);
+  reco__csv_piece_bytes = (size_t)8 << 20;
   free(text);
 }
 
