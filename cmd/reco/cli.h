@@ -38,6 +38,7 @@ int cmd_data_gen(int argc, char **argv);
 int cmd_data_fetch(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 

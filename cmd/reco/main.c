@@ -12,6 +12,7 @@ static const cli_command k_commands[] = {
     {"data", cmd_data, "fetch, generate and inspect datasets"},
     {"train", cmd_train, "train a model and save it (optionally into a registry)"},
     {"eval", cmd_eval, "evaluate algorithms with a protocol of EVALUATION.md"},
+    {"tune", cmd_tune, "search an algorithm's parameters on a validation split"},
     {"recommend", cmd_recommend, "top-N recommendations for a user from a saved model"},
     {"models", cmd_models, "list, inspect, activate and roll back model versions"},
     {NULL, NULL, NULL},

@@ -8,11 +8,12 @@
  *     P = (G + Lambda)^-1,   Lambda = diagMat(lambda + p / (1 - p) * diag(G)),
  * where p is the input dropout rate (p = 0: the plain L2 penalty lambda I), and differ in how
  * B is read off P:
- *   - form "ease": min ||X - XB||^2 + ||Lambda^(1/2) B||^2 s.t. diag(B) = 0, solved with a
- *     Lagrangian for the constraint (Steck 2019, section 2.1):
+ *   - form "ease": min ||X - XB||^2 + ||Lambda^(1/2) B||^2 s.t. diag(B) = 0, solved in closed
+ *     form with a Lagrangian for the constraint (Steck 2019):
  *         B = I - P diagMat(1 ./ diag(P)),   B_ji = -P_ji / P_ii (j != i).
- *     With p = 0 this is EASE; with p > 0 it is the full-rank EDLAE (dropout, with the loss
- *     emphasised on the dropped-out entries, which forces the same zero-diagonal form).
+ *     With p = 0 this is EASE; with p > 0 it is the full-rank EDLAE of Steck 2020 (dropout,
+ *     with the loss emphasised on the dropped-out entries, which gives the same zero-diagonal
+ *     form with the dropout penalty in Lambda).
  *   - form "dlae": the full-rank denoising autoencoder without emphasis (DLAE), whose diagonal is
  *     left free and only shrunk by the dropout penalty:
  *         B = (G + Lambda)^-1 G = I - P Lambda,   B_ji = -P_ji Lambda_ii (j != i).
@@ -28,12 +29,14 @@
  * a candidate (lambda, p) only changes its diagonal and costs one solve, after which both forms
  * are scored from the same P. Candidates are ranked by NDCG@10 on the holdout (the metric of
  * EVALUATION.md, history items excluded, as `reco eval` measures). The search walks a geometric
- * lambda grid (ratio 2) uphill from lambda = 200 with p = 0, then for p = 0.25, 0.5, 0.75 (while
- * the best NDCG still improves on the previous p's) walks lambda again from the previous best,
- * and finally tries the best lambda times 2^(+-1/2): some 10-15 solves. The chosen triple is then
- * refitted on all training data with lambda unscaled: lambda is the ratio of noise to prior
- * variance of B (ridge regression's Bayesian reading), a property of the data rather than of
- * its size, and the dropout part grows with G by construction.
+ * lambda grid (ratio 2) uphill from lambda = 200 with p = 0, then for p = 0.25 and 0.5 (while
+ * the best NDCG still improves on the previous p's) walks lambda again from the previous best:
+ * some 8-11 solves. p stops at 0.5, where the dropout penalty equals the item's own count G_jj;
+ * NDCG differences between candidates are a few thousandths, so a wider grid mostly adds
+ * chances to fit the holdout's noise. The chosen triple is then refitted on all training data
+ * with lambda unscaled: lambda is the ratio of noise to prior variance of B (ridge regression's
+ * Bayesian reading), a property of the data more than of its size, and the dropout part grows
+ * with G by construction.
  *
  * Computation. G is accumulated from the sparse CSRs (row a of G = sum over the users of item a
  * of x_ua x_u), rows in parallel with no shared writes: sum_u n_u^2 / 2 updates, far fewer than
@@ -66,7 +69,10 @@
  */
 #include "algo.h"
 
+#include <cblas.h>
+#include <float.h>
 #include <lapacke.h>
+#include <omp.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,7 +97,8 @@ static const reco_param_spec k_params[] = {
     {"valid_frac", RECO_P_FLOAT, 0.2, 0.05, 0.5, NULL,
      "share of each user's training interactions held out to choose lambda, dropout and form"},
     {"valid_users", RECO_P_INT, 10000, 0, 1e9, NULL, "validation users scored per candidate (seeded sample; 0 = all)"},
-    {"precision", RECO_P_ENUM, 0, 0, 2, "auto|float|double", "final solve: auto = double up to 4096 items, float above"},
+    {"precision", RECO_P_ENUM, 0, 0, 2, "auto|float|double",
+     "final solve: auto = double up to 4096 items, float above"},
 };
 
 enum { FORM_AUTO = 0, FORM_EASE = 1, FORM_DLAE = 2 };
@@ -178,7 +185,8 @@ static void score_dense(const float *restrict b, int32_t n, bool raw, const int3
   }
 }
 
-static void score_sparse(const ease_state *s, const int32_t *items, const float *values, size_t nh, float *restrict out) {
+static void score_sparse(const ease_state *s, const int32_t *items, const float *values, size_t nh,
+                         float *restrict out) {
   memset(out, 0, (size_t)s->n * sizeof *out);
   bool sorted = strictly_sorted(items, nh);
   for (size_t k = 0; k < nh; k++) {
@@ -320,10 +328,40 @@ static int lapack_fail(const char *fn, int info, int32_t n, double lambda, doubl
 }
 
 /*
+ * LAPACK's threads for one n x n factorisation. Below EASE_BLAS_SERIAL items a solve takes a
+ * fraction of a second on one core, and OpenBLAS's OpenMP threads cost more than they save
+ * whenever the machine is shared: every barrier of the blocked algorithms waits out a
+ * descheduled thread (on 2 busy cores the 1,682-item validation took 10-30 s with 2 threads,
+ * 2 s with one). Larger solves use the model's thread count. The previous setting (and this
+ * thread's OpenMP team size, which openblas_set_num_threads also sets) is restored after.
+ */
+#define EASE_BLAS_SERIAL 2048
+typedef struct blas_threads {
+  int blas, omp;
+  bool changed;
+} blas_threads;
+
+static blas_threads blas_threads_for(int32_t n, int threads) {
+  blas_threads t = {openblas_get_num_threads(), omp_get_max_threads(), false};
+  int want = n < EASE_BLAS_SERIAL ? 1 : (threads > 0 ? threads : t.blas);
+  if (want != t.blas) {
+    openblas_set_num_threads(want);
+    t.changed = true;
+  }
+  return t;
+}
+
+static void blas_threads_restore(const blas_threads *t) {
+  if (!t->changed) return;
+  openblas_set_num_threads(t->blas);
+  omp_set_num_threads(t->omp);
+}
+
+/*
  * Float: w holds G's lower triangle on entry (copied in from g when g is not NULL) and the full
  * symmetric P on return; gdiag receives diag(G).
  */
-static int solve_float(float *w, const float *g, int32_t n, double lambda, double p, double *gdiag) {
+static int solve_float(float *w, const float *g, int32_t n, double lambda, double p, double *gdiag, int threads) {
   const size_t nn = (size_t)n;
   if (g)
     for (size_t a = 0; a < nn; a++) memcpy(w + a * nn, g + a * nn, (a + 1) * sizeof *w);
@@ -331,16 +369,18 @@ static int solve_float(float *w, const float *g, int32_t n, double lambda, doubl
     gdiag[j] = w[j * nn + j];
     w[j * nn + j] = (float)(gdiag[j] + penalty(gdiag[j], lambda, p));
   }
+  blas_threads bt = blas_threads_for(n, threads);
   lapack_int info = LAPACKE_spotrf(LAPACK_COL_MAJOR, 'U', n, w, n);
-  if (info) return lapack_fail("spotrf", info, n, lambda, p);
-  info = LAPACKE_spotri(LAPACK_COL_MAJOR, 'U', n, w, n);
-  if (info) return lapack_fail("spotri", info, n, lambda, p);
+  if (!info) info = LAPACKE_spotri(LAPACK_COL_MAJOR, 'U', n, w, n);
+  blas_threads_restore(&bt);
+  if (info) return lapack_fail("spotrf/spotri", info, n, lambda, p);
   mirror_lower_f(w, n);
   return 0;
 }
 
 /* Double: wd (n x n doubles) receives the full P from G's lower triangle in g. */
-static int solve_double(double *wd, const float *g, int32_t n, double lambda, double p, double *gdiag) {
+static int solve_double(double *wd, const float *g, int32_t n, double lambda, double p, double *gdiag,
+                        int threads) {
   const size_t nn = (size_t)n;
 #pragma omp parallel for schedule(dynamic, 64)
   for (size_t a = 0; a < nn; a++)
@@ -349,10 +389,11 @@ static int solve_double(double *wd, const float *g, int32_t n, double lambda, do
     gdiag[j] = wd[j * nn + j];
     wd[j * nn + j] += penalty(gdiag[j], lambda, p);
   }
+  blas_threads bt = blas_threads_for(n, threads);
   lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', n, wd, n);
-  if (info) return lapack_fail("dpotrf", info, n, lambda, p);
-  info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', n, wd, n);
-  if (info) return lapack_fail("dpotri", info, n, lambda, p);
+  if (!info) info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'U', n, wd, n);
+  blas_threads_restore(&bt);
+  if (info) return lapack_fail("dpotrf/dpotri", info, n, lambda, p);
   mirror_lower_d(wd, n);
   return 0;
 }
@@ -476,7 +517,8 @@ static int valid_build(const reco_dataset *d, const uint8_t *part, int64_t max_u
  * the top 10 against the held-out items. Per-user values are summed in user order, so the
  * result does not depend on the thread count.
  */
-static int valid_ndcg(const valid_set *v, const float *pm, int32_t n, bool raw, const float *const c[2], double out[2]) {
+static int valid_ndcg(const valid_set *v, const float *pm, int32_t n, bool raw, const float *const c[2],
+                      double out[2]) {
   double *per = reco__calloc((size_t)(v->n_users ? v->n_users : 1) * 2, sizeof *per);
   if (!per) return reco__seterr(RECO_ENOMEM, "ease: out of memory while validating");
   int rc = 0;
@@ -535,6 +577,7 @@ typedef struct search {
   float *c[2];      /* column scales of the ease and dlae forms */
   int32_t n;
   bool raw;
+  int threads;      /* the model's, for large solves */
   int form;         /* FORM_AUTO: both compete */
   const reco_progress *pr;
   int evals;
@@ -551,7 +594,7 @@ static int try_point(search *s, double lambda, double p, double *out) {
       *out = s->seen_v[k];
       return 0;
     }
-  int rc = solve_float(s->w, s->g, s->n, lambda, p, s->gdiag);
+  int rc = solve_float(s->w, s->g, s->n, lambda, p, s->gdiag, s->threads);
   if (rc) return rc;
   for (int32_t i = 0; i < s->n; i++) s->pdiag[i] = s->w[(size_t)i * (size_t)s->n + (size_t)i];
   form_scales(FORM_EASE, s->pdiag, s->gdiag, s->n, lambda, p, s->c[0]);
@@ -668,12 +711,21 @@ static int choose(reco_model *m, const reco_dataset *train, const reco_progress 
     reco__free(part);
     return rc;
   }
-  search s = {.v = &v, .n = n, .raw = st->raw, .form = (int)reco__model_param(m, "form"), .pr = pr, .best_ndcg = -1};
+  search s = {.v = &v, .n = n, .raw = st->raw, .threads = m->threads, .form = (int)reco__model_param(m, "form"),
+              .pr = pr, .best_ndcg = -1};
   float *g = NULL;
   size_t nb = (size_t)(n ? n : 1);
-  if (v.n_users == 0)
-    rc = reco__seterr(RECO_EINVAL, "ease: no user has enough training interactions to validate on; set ease.lambda, "
-                                   "ease.dropout and ease.form");
+  if (v.n_users == 0) {
+    /* nobody has two interactions to split: nothing to measure, so the walk's starting point */
+    st->lambda = fixed_l > 0 ? fixed_l : EASE_LAMBDA_START;
+    st->dropout = fixed_p >= 0 ? fixed_p : 0;
+    st->form = s.form == FORM_AUTO ? FORM_EASE : s.form;
+    reco__log(RECO_LOG_WARN, "ease: too little data to validate on; using lambda %g, dropout %g, form %s",
+              st->lambda, st->dropout, form_name(st->form));
+    reco__free(part);
+    valid_free(&v);
+    return 0;
+  }
   if (!rc && !(g = alloc_matrix(n, sizeof(float), "validation Gram matrix (float)"))) rc = RECO_ENOMEM;
   if (!rc && !(s.w = alloc_matrix(n, sizeof(float), "validation work matrix (float)"))) rc = RECO_ENOMEM;
   if (!rc) {
@@ -696,8 +748,9 @@ static int choose(reco_model *m, const reco_dataset *train, const reco_progress 
     st->dropout = s.best_p;
     st->form = s.best_form;
     st->valid_ndcg = s.best_ndcg;
-    reco__log(RECO_LOG_INFO, "ease: validation chose lambda %g, dropout %g, form %s (ndcg@10 %.4f, %d users, %d solves)",
-              st->lambda, st->dropout, form_name(st->form), st->valid_ndcg, v.n_users, s.evals);
+    reco__log(RECO_LOG_INFO,
+              "ease: validation chose lambda %g, dropout %g, form %s (ndcg@10 %.4f, %d users, %d solves)", st->lambda,
+              st->dropout, form_name(st->form), st->valid_ndcg, v.n_users, s.evals);
   }
   reco__free(part);
   reco__free_aligned(g);
@@ -712,7 +765,67 @@ static int choose(reco_model *m, const reco_dataset *train, const reco_progress 
 
 /* ---- fit: final solve, neighbour lists, pruning ---- */
 
-/* Best `k` positive entries of each row of the dense B (item itself excluded), -1 padded. */
+/* The k-th largest (1 <= k <= n) of a[0..n): quickselect with a median-of-three pivot; a is
+ * permuted. Linear on average, where a k-heap over a row pays a sift for most of the first
+ * k ln(n/k) candidates. */
+static float kth_largest(float *a, ptrdiff_t n, ptrdiff_t k) {
+  ptrdiff_t lo = 0, hi = n - 1, target = k - 1;
+  while (lo < hi) {
+    float x = a[lo], y = a[lo + (hi - lo) / 2], z = a[hi];
+    float pivot = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
+    ptrdiff_t i = lo, j = hi;
+    while (i <= j) { /* descending: larger values to the left */
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        float t = a[i];
+        a[i++] = a[j];
+        a[j--] = t;
+      }
+    }
+    /* now a[lo..j] >= pivot, a[i..hi] <= pivot, and anything between equals it */
+    if (target <= j) hi = j;
+    else if (target >= i) lo = i;
+    else return pivot;
+  }
+  return a[lo];
+}
+
+/*
+ * The k-th largest of v[0..n) without permuting v (buf: n floats of scratch). Partitioning is a
+ * coin flip per element for the branch predictor, so instead of a quickselect over the whole
+ * row: the k-th largest of a strided sample of 512 gives, a few standard deviations lower, a
+ * value that at least k entries exceed (almost surely); one branch-free pass keeps the entries
+ * at or above it (about k + 3 sqrt(k n / 512)), and the quickselect runs on those. Should the
+ * sample be unlucky, the whole row is selected instead: the result is exact either way.
+ */
+#define EASE_SAMPLE 512
+static float kth_largest_row(const float *v, ptrdiff_t n, ptrdiff_t k, float *buf) {
+  if (n <= 4 * EASE_SAMPLE || k * 8 > n) {
+    memcpy(buf, v, (size_t)n * sizeof *buf);
+    return kth_largest(buf, n, k);
+  }
+  ptrdiff_t stride = n / EASE_SAMPLE;
+  for (ptrdiff_t x = 0; x < EASE_SAMPLE; x++) buf[x] = v[x * stride];
+  double r = (double)k * EASE_SAMPLE / (double)n;
+  ptrdiff_t rank = (ptrdiff_t)(r + 3 * sqrt(r) + 4);
+  if (rank > EASE_SAMPLE) rank = EASE_SAMPLE;
+  float lower = kth_largest(buf, EASE_SAMPLE, rank);
+  ptrdiff_t c = 0;
+  for (ptrdiff_t i = 0; i < n; i++) {
+    buf[c] = v[i];
+    c += v[i] >= lower;
+  }
+  if (c < k) {
+    memcpy(buf, v, (size_t)n * sizeof *buf);
+    return kth_largest(buf, n, k);
+  }
+  return kth_largest(buf, c, k);
+}
+
+/* Best `k` positive entries of each row of the dense B (item itself excluded), best first,
+ * ties to the lower index, -1 padded. A quickselect threshold first, so that only some k
+ * entries reach the heap. */
 static int build_similar(ease_state *s, const float *b, int k) {
   const size_t n = (size_t)s->n;
   s->sim_k = k;
@@ -723,7 +836,8 @@ static int build_similar(ease_state *s, const float *b, int k) {
 #pragma omp parallel
   {
     reco_topk h = {0};
-    int ok = reco__topk_init(&h, k) == 0;
+    float *pos = reco__aligned_alloc((n ? n : 1) * 2 * sizeof *pos); /* positives, then scratch */
+    int ok = pos && reco__topk_init(&h, k) == 0;
     if (!ok) {
 #pragma omp atomic write
       rc = RECO_ENOMEM;
@@ -732,9 +846,17 @@ static int build_similar(ease_state *s, const float *b, int k) {
     for (size_t j = 0; j < n; j++) {
       if (!ok) continue;
       const float *row = b + j * n;
+      ptrdiff_t m = 0;
+      for (size_t i = 0; i < n; i++) { /* branch-free compaction: the sign of B is a coin flip */
+        pos[m] = row[i];
+        m += row[i] > 0;
+      }
+      /* row[j] is 0 (B's diagonal is zeroed when B is formed), so it never counts */
+      /* thr > 0 either way, so one well-predicted comparison per entry filters */
+      float thr = m > k ? kth_largest_row(pos, m, k, pos + n) : FLT_TRUE_MIN;
       reco__topk_reset(&h);
       for (size_t i = 0; i < n; i++)
-        if (row[i] > 0 && i != j) reco__topk_push(&h, row[i], (int32_t)i);
+        if (row[i] >= thr && i != j) reco__topk_push(&h, row[i], (int32_t)i);
       int c = reco__topk_sort(&h);
       int32_t *oi = s->sim_item + j * (size_t)k;
       float *os = s->sim_score + j * (size_t)k;
@@ -744,16 +866,13 @@ static int build_similar(ease_state *s, const float *b, int k) {
       }
     }
     reco__topk_free(&h);
+    reco__free_aligned(pos);
   }
   return rc ? reco__seterr(rc, "ease: out of memory for neighbour lists") : 0;
 }
 
-static int cmp_i32(const void *a, const void *b) {
-  int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-  return (x > y) - (x < y);
-}
-
-/* Prunes each row of the dense B to its k entries of largest magnitude, as CSR. */
+/* Prunes each row of the dense B to its k entries of largest magnitude (ties to the lower
+ * column, zeros never kept), as CSR with columns ascending. */
 static int build_sparse(ease_state *s, const float *b, int k) {
   const size_t n = (size_t)s->n;
   if ((size_t)k > n) k = (int)n;
@@ -768,25 +887,29 @@ static int build_sparse(ease_state *s, const float *b, int k) {
   int rc = 0;
 #pragma omp parallel
   {
-    reco_topk h = {0};
-    int ok = reco__topk_init(&h, k ? k : 1) == 0;
-    if (!ok) {
+    float *mag = reco__aligned_alloc((n ? n : 1) * 2 * sizeof *mag); /* magnitudes, then scratch */
+    if (!mag) {
 #pragma omp atomic write
       rc = RECO_ENOMEM;
     }
 #pragma omp for schedule(dynamic, 64)
     for (size_t j = 0; j < n; j++) {
-      if (!ok || k == 0) continue;
+      if (!mag || k == 0) continue;
       const float *row = b + j * n;
-      reco__topk_reset(&h);
-      for (size_t i = 0; i < n; i++)
-        if (row[i] != 0) reco__topk_push(&h, fabsf(row[i]), (int32_t)i);
+      for (size_t i = 0; i < n; i++) mag[i] = fabsf(row[i]);
+      float thr = kth_largest_row(mag, (ptrdiff_t)n, k, mag + n);
+      size_t above = 0;
+      for (size_t i = 0; i < n; i++) above += fabsf(row[i]) > thr;
+      size_t ties = (size_t)k - above; /* entries equal to the threshold still to take */
       int32_t *oi = tmp_idx + j * (size_t)k;
-      for (int x = 0; x < h.n; x++) oi[x] = h.id[x];
-      qsort(oi, (size_t)h.n, sizeof *oi, cmp_i32);
-      cnt[j] = h.n;
+      int32_t c = 0;
+      for (size_t i = 0; i < n && c < k; i++) {
+        float a = fabsf(row[i]);
+        if (a > thr || (a == thr && thr > 0 && ties > 0 && ties--)) oi[c++] = (int32_t)i;
+      }
+      cnt[j] = c;
     }
-    reco__topk_free(&h);
+    reco__free_aligned(mag);
   }
   if (rc) {
     reco__free(cnt);
@@ -814,7 +937,6 @@ static int build_sparse(ease_state *s, const float *b, int k) {
   return 0;
 }
 
-
 /* Final solve on all training data: dense B (float) into *out. */
 static int solve_final(reco_model *m, const reco_dataset *train, ease_state *s, float **out, bool *dbl_out) {
   const int32_t n = s->n;
@@ -831,20 +953,24 @@ static int solve_final(reco_model *m, const reco_dataset *train, ease_state *s, 
   if (!b) rc = RECO_ENOMEM;
   else if (!gdiag || !pdiag || !c) rc = reco__seterr(RECO_ENOMEM, "ease: out of memory");
   else if (dbl && !(wd = alloc_matrix(n, sizeof(double), "work matrix (double)"))) rc = RECO_ENOMEM;
+  double t0 = reco__now();
   if (!rc) gram_lower(train, n, s->raw, NULL, b);
+  reco__log(RECO_LOG_DEBUG, "ease: Gram %d x %d in %.2f s", n, n, reco__now() - t0);
+  t0 = reco__now();
   if (!rc && n > 0) {
     if (dbl) {
-      rc = solve_double(wd, b, n, s->lambda, s->dropout, gdiag);
+      rc = solve_double(wd, b, n, s->lambda, s->dropout, gdiag, m->threads);
       for (int32_t i = 0; !rc && i < n; i++) pdiag[i] = wd[(size_t)i * (size_t)n + (size_t)i];
       if (!rc) form_scales(s->form, pdiag, gdiag, n, s->lambda, s->dropout, c);
       if (!rc) b_from_double(wd, b, n, c); /* the Gram matrix in b was consumed by the copy */
     } else {
-      rc = solve_float(b, NULL, n, s->lambda, s->dropout, gdiag);
+      rc = solve_float(b, NULL, n, s->lambda, s->dropout, gdiag, m->threads);
       for (int32_t i = 0; !rc && i < n; i++) pdiag[i] = b[(size_t)i * (size_t)n + (size_t)i];
       if (!rc) form_scales(s->form, pdiag, gdiag, n, s->lambda, s->dropout, c);
       if (!rc) b_from_float(b, n, c);
     }
   }
+  reco__log(RECO_LOG_DEBUG, "ease: %s solve in %.2f s", dbl ? "double" : "float", reco__now() - t0);
   reco__free_aligned(wd);
   reco__free(gdiag);
   reco__free(pdiag);
@@ -894,8 +1020,10 @@ static int ease_fit(reco_model *m, const reco_dataset *train, const reco_progres
   int topk = (int)reco__model_param(m, "topk");
   if (topk < 0) topk = n <= EASE_DENSE_MAX ? 0 : EASE_AUTO_TOPK;
   rc = build_similar(s, b, (int)reco__model_param(m, "similar_k"));
+  reco__log(RECO_LOG_DEBUG, "ease: neighbour lists in %.2f s", reco__now() - t0);
   if (!rc && topk > 0) {
     rc = build_sparse(s, b, topk);
+    reco__log(RECO_LOG_DEBUG, "ease: pruned to %d per row in %.2f s", topk, reco__now() - t0);
     reco__free_aligned(b);
   } else {
     s->dense = b; /* owned by the state from here, freed with it even on error */
@@ -967,7 +1095,8 @@ static int ease_load(reco_model *m, const reco_mf_reader *r) {
     if (!rc) rc = reco__mf_copy(r, "B_idx", RECO_DT_I32, s->ptr[n], (void **)&s->idx, NULL);
     if (!rc) rc = reco__mf_copy(r, "B_val", RECO_DT_F32, s->ptr[n], (void **)&s->val, NULL);
     for (int64_t q = 0; !rc && q < s->ptr[n]; q++)
-      if (s->idx[q] < 0 || s->idx[q] >= s->n) rc = reco__seterr(RECO_EFORMAT, "ease: B_idx out of range at %lld", (long long)q);
+      if (s->idx[q] < 0 || s->idx[q] >= s->n)
+        rc = reco__seterr(RECO_EFORMAT, "ease: B_idx out of range at %lld", (long long)q);
   }
   if (!rc) rc = reco__mf_copy(r, "sim_item", RECO_DT_I32, (int64_t)nsim, (void **)&s->sim_item, NULL);
   if (!rc) rc = reco__mf_copy(r, "sim_score", RECO_DT_F32, (int64_t)nsim, (void **)&s->sim_score, NULL);

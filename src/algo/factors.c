@@ -1,13 +1,15 @@
 /*
- * factors.c - shared machinery of the latent-factor models (see factors.h for the layout).
+ * factors.c - shared machinery of the latent-factor models (see factors.h for the layout and
+ * why the products are not BLAS calls).
  *
- * Batch top-N (reco__factors_topk_batch). For a block of B users and a tile of T items the
- * scores are one sgemm, S = U_B V_T^T (B x T, 128 x 2048 floats = 1 MB, so the tile stays in L2
- * while the heaps read it); each user keeps a bounded heap across tiles. Most tiles hold nothing
- * that beats a full heap's worst score, so the scan first tests 16 scores at once against that
- * threshold (a vectorisable comparison) and only then pushes one by one. Exclusions (the user's
- * training items, sorted in the CSR row) are merged in as the scan walks the items in order.
- * Blocks are independent: one per OpenMP thread, sgemm single-threaded inside the region.
+ * Batch top-N (reco__factors_topk_batch). V is first packed into panels of 32 items (k x 32
+ * contiguous floats each). For a block of B = 128 users and a tile of T = 2048 items the scores
+ * S = U_B V_T^T come from a register-blocked kernel (4 users x 32 items in 8 vector
+ * accumulators, one panel kept in L1 across the block); S (1 MB) stays in L2 while each user's
+ * bounded heap reads it. Most 16-score chunks hold nothing that beats a full heap's worst score,
+ * so the scan first tests 16 at once against that threshold and only then pushes one by one.
+ * Exclusions (the user's training items, sorted in the CSR row) are merged in as the scan walks
+ * the items in order. Blocks are independent: one per OpenMP thread (dynamic schedule).
  *
  * Similar items (reco__factors_similar_build): the cosine between item factors, i.e. the batch
  * top-N of the row-normalised V against itself, keeping sim_k + 1 and dropping the item itself.
@@ -53,17 +55,43 @@ void reco__factors_randn(float *a, size_t n, double sd, uint64_t seed) {
   for (size_t j = 0; j < n; j++) a[j] = (float)(sd * reco__rng_normal(&r));
 }
 
+/* out[i] = V_i . x for every item, four rows at a time (one pass over V, which is what bounds
+ * it), single-threaded so that a request never waits for a thread pool. */
+static void gemv_rows(const float *V, int32_t n, int k, const float *x, float *out) {
+  int kv = k & ~15;
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float *r0 = V + (size_t)i * k, *r1 = r0 + k, *r2 = r1 + k, *r3 = r2 + k;
+    reco__v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int d = 0; d < kv; d += 16) {
+      reco__v16 xv = RECO_V16_LOAD(x + d);
+      a0 += RECO_V16_LOAD(r0 + d) * xv;
+      a1 += RECO_V16_LOAD(r1 + d) * xv;
+      a2 += RECO_V16_LOAD(r2 + d) * xv;
+      a3 += RECO_V16_LOAD(r3 + d) * xv;
+    }
+    float s0 = RECO_V16_SUM(a0), s1 = RECO_V16_SUM(a1), s2 = RECO_V16_SUM(a2), s3 = RECO_V16_SUM(a3);
+    for (int d = kv; d < k; d++) {
+      s0 += r0[d] * x[d];
+      s1 += r1[d] * x[d];
+      s2 += r2[d] * x[d];
+      s3 += r3[d] * x[d];
+    }
+    out[i] = s0;
+    out[i + 1] = s1;
+    out[i + 2] = s2;
+    out[i + 3] = s3;
+  }
+  for (; i < n; i++) out[i] = reco__fdot(V + (size_t)i * k, x, k);
+}
+
 void reco__factors_score(const reco_factors *f, const float *x, float offset, float *out) {
   if (f->n_items <= 0) return;
-  if (f->bi) {
-    for (int32_t i = 0; i < f->n_items; i++) out[i] = f->bi[i] + offset;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, f->n_items, f->k, 1.0f, f->V, f->k, x, 1, 1.0f, out, 1);
-  } else if (offset != 0) {
-    for (int32_t i = 0; i < f->n_items; i++) out[i] = offset;
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, f->n_items, f->k, 1.0f, f->V, f->k, x, 1, 1.0f, out, 1);
-  } else {
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, f->n_items, f->k, 1.0f, f->V, f->k, x, 1, 0.0f, out, 1);
-  }
+  gemv_rows(f->V, f->n_items, f->k, x, out);
+  if (f->bi)
+    for (int32_t i = 0; i < f->n_items; i++) out[i] += f->bi[i] + offset;
+  else if (offset != 0)
+    for (int32_t i = 0; i < f->n_items; i++) out[i] += offset;
 }
 
 void reco__factors_gram(const float *A, int32_t n, int k, float *G) {
@@ -80,6 +108,10 @@ void reco__factors_gram(const float *A, int32_t n, int k, float *G) {
 
 enum { TB_USERS = 128, TB_ITEMS = 2048, TB_LANES = 16 };
 
+typedef int32_t v16i __attribute__((vector_size(64)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
 /* Pushes one tile row into the heap, skipping excluded items (*pos walks the sorted row). */
 static void scan_row(reco_topk *h, const float *row, int32_t i0, int ni, const int32_t *ex, int64_t *pos, int64_t end) {
   int64_t p = *pos;
@@ -89,10 +121,13 @@ static void scan_row(reco_topk *h, const float *row, int32_t i0, int ni, const i
     int stop = j + TB_LANES <= ni ? j + TB_LANES : ni;
     /* fast path: a full heap, no exclusion inside the chunk, nothing reaching the threshold */
     if (h->n == h->k && stop - j == TB_LANES && next >= i0 + stop) {
-      float thr = h->score[0];
-      int any = 0;
-      for (int q = 0; q < TB_LANES; q++) any |= row[j + q] >= thr;
-      if (!any) {
+      reco__v16 thr = {0};
+      thr += h->score[0];
+      v16i m = RECO_V16_LOAD(row + j) >= thr;
+      v8i m8 = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) |
+               __builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+      v4i m4 = __builtin_shufflevector(m8, m8, 0, 1, 2, 3) | __builtin_shufflevector(m8, m8, 4, 5, 6, 7);
+      if (!(m4[0] | m4[1] | m4[2] | m4[3])) {
         j = stop;
         continue;
       }
@@ -110,6 +145,43 @@ static void scan_row(reco_topk *h, const float *row, int32_t i0, int ni, const i
   *pos = p;
 }
 
+/*
+ * S[r][j] = U_r . V_{i0 + j} for the 4-user groups of Ub (rows padded to a multiple of 4) and
+ * nj items from i0 (both multiples of 32) of the packed Vp: panels of 32 items, each k x 32
+ * contiguous floats. The register block is 4 users x 32 items (8 vectors of 16): per factor d
+ * it loads two vectors of the panel and four scalars of Ub for eight multiply-adds. Items
+ * outer, users inner, so a panel (8 KB at k = 64) stays in L1 across the user block.
+ */
+static void block_scores(const float *Ub, int nb4, const float *Vp, int32_t i0, int nj, int k, float *S, int lds) {
+  for (int j = 0; j < nj; j += 32) {
+    const float *panel = Vp + ((size_t)(i0 + j) / 32) * (size_t)k * 32;
+    for (int r = 0; r < nb4; r += 4) {
+      reco__v16 a00 = {0}, a01 = {0}, a10 = {0}, a11 = {0}, a20 = {0}, a21 = {0}, a30 = {0}, a31 = {0};
+      const float *u0 = Ub + (size_t)r * k, *u1 = u0 + k, *u2 = u1 + k, *u3 = u2 + k;
+      for (int d = 0; d < k; d++) {
+        reco__v16 v0 = RECO_V16_LOAD(panel + d * 32), v1 = RECO_V16_LOAD(panel + d * 32 + 16);
+        a00 += u0[d] * v0;
+        a01 += u0[d] * v1;
+        a10 += u1[d] * v0;
+        a11 += u1[d] * v1;
+        a20 += u2[d] * v0;
+        a21 += u2[d] * v1;
+        a30 += u3[d] * v0;
+        a31 += u3[d] * v1;
+      }
+      float *s0 = S + (size_t)r * lds + j;
+      memcpy(s0, &a00, sizeof a00);
+      memcpy(s0 + 16, &a01, sizeof a01);
+      memcpy(s0 + lds, &a10, sizeof a10);
+      memcpy(s0 + lds + 16, &a11, sizeof a11);
+      memcpy(s0 + 2 * lds, &a20, sizeof a20);
+      memcpy(s0 + 2 * lds + 16, &a21, sizeof a21);
+      memcpy(s0 + 3 * lds, &a30, sizeof a30);
+      memcpy(s0 + 3 * lds + 16, &a31, sizeof a31);
+    }
+  }
+}
+
 int reco__factors_topk_batch(const float *U, const float *V, const float *item_bias, int32_t n_users, int32_t n_items,
                              int k, const int32_t *users, size_t n, int top, const reco_dataset *exclude,
                              int32_t *out_items, float *out_scores) {
@@ -118,12 +190,30 @@ int reco__factors_topk_batch(const float *U, const float *V, const float *item_b
   for (size_t q = 0; q < n; q++)
     if (users[q] < 0 || users[q] >= n_users)
       return reco__seterr(RECO_EINVAL, "batch top-N: user %d outside [0, %d)", users[q], n_users);
+  if (n_items <= 0) {
+    for (size_t o = 0; o < n * (size_t)top; o++) {
+      out_items[o] = -1;
+      if (out_scores) out_scores[o] = -INFINITY;
+    }
+    return 0;
+  }
+  /* V packed once for the whole call: panels of 32 items, each k x 32 (zero-padded) */
+  size_t n_panels = ((size_t)n_items + 31) / 32;
+  float *Vp = reco__aligned_calloc(n_panels * 32 * (size_t)k * sizeof *Vp);
+  if (!Vp) return reco__seterr(RECO_ENOMEM, "out of memory for batch top-N");
   size_t n_blocks = (n + TB_USERS - 1) / TB_USERS;
   int nth = reco_get_threads();
-  if ((size_t)nth > n_blocks) nth = (int)n_blocks;
   int failed = 0;
 #pragma omp parallel num_threads(nth)
   {
+#pragma omp for schedule(static)
+    for (size_t pn = 0; pn < n_panels; pn++) {
+      float *panel = Vp + pn * (size_t)k * 32;
+      for (int32_t q = 0; q < 32 && (int32_t)(pn * 32) + q < n_items; q++) {
+        const float *v = V + (pn * 32 + (size_t)q) * (size_t)k;
+        for (int d = 0; d < k; d++) panel[d * 32 + q] = v[d];
+      }
+    }
     float *Ub = reco__aligned_alloc((size_t)TB_USERS * (size_t)k * sizeof(float));
     float *S = reco__aligned_alloc((size_t)TB_USERS * TB_ITEMS * sizeof(float));
     float *hs = reco__malloc((size_t)TB_USERS * (size_t)top * sizeof *hs);
@@ -141,7 +231,7 @@ int reco__factors_topk_batch(const float *U, const float *V, const float *item_b
       stop = failed;
       if (stop) continue;
       size_t q0 = b * TB_USERS;
-      int nb = (int)(n - q0 < TB_USERS ? n - q0 : TB_USERS);
+      int nb = (int)(n - q0 < TB_USERS ? n - q0 : TB_USERS), nb4 = (nb + 3) & ~3;
       for (int r = 0; r < nb; r++) {
         int32_t u = users[q0 + (size_t)r];
         memcpy(Ub + (size_t)r * k, U + (size_t)u * k, (size_t)k * sizeof(float));
@@ -153,11 +243,12 @@ int reco__factors_topk_batch(const float *U, const float *V, const float *item_b
           pos[r] = pos[TB_USERS + r] = 0;
         }
       }
+      memset(Ub + (size_t)nb * k, 0, (size_t)(nb4 - nb) * (size_t)k * sizeof(float));
       for (int32_t i0 = 0; i0 < n_items; i0 += TB_ITEMS) {
         int ni = n_items - i0 < TB_ITEMS ? n_items - i0 : TB_ITEMS;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, ni, k, 1.0f, Ub, k, V + (size_t)i0 * k, k, 0.0f, S, ni);
+        block_scores(Ub, nb4, Vp, i0, (ni + 31) & ~31, k, S, TB_ITEMS);
         for (int r = 0; r < nb; r++) {
-          float *row = S + (size_t)r * ni;
+          float *row = S + (size_t)r * TB_ITEMS;
           if (item_bias)
             for (int j = 0; j < ni; j++) row[j] += item_bias[i0 + j];
           scan_row(&heaps[r], row, i0, ni, exclude ? exclude->uitem : NULL, &pos[r], pos[TB_USERS + r]);
@@ -178,6 +269,7 @@ int reco__factors_topk_batch(const float *U, const float *V, const float *item_b
     reco__free(hid);
     reco__free(pos);
   }
+  reco__free_aligned(Vp);
   return failed ? reco__seterr(RECO_ENOMEM, "out of memory for batch top-N") : 0;
 }
 

@@ -1,17 +1,25 @@
 /*
  * factors.h - what the latent-factor models (als, ials, bpr; svd, svdpp, nmf may reuse it)
- * share: the factor matrices in one layout, scoring every item with one BLAS call, batch top-N
- * for many users with sgemm, the similar-items table, model-file sections, and small dense
- * kernels (dot, axpy, symmetric mat-vec, Cholesky) for per-user solves.
+ * share: the factor matrices in one layout, scoring every item in one pass, batch top-N for many
+ * users, the similar-items table, model-file sections, and small dense kernels (dot, axpy,
+ * symmetric mat-vec, gathered sums, Cholesky) for the per-user solves.
  *
  * Layout. U is n_users x k and V is n_items x k, row-major and contiguous (64-byte aligned), so
- * a user's scores over the catalogue are one sgemv, V x (+ item biases), and a block of users'
- * scores is one sgemm, U_B V^T. 64 factors x 50,000 items is 12.8 MB: one full scan per user is
- * bounded by memory bandwidth, which is why the batch path tiles items and users.
+ * a user's scores over the catalogue are one matrix-vector product V x (+ item biases) and a
+ * block of users' scores one matrix product U_B V^T. 64 factors x 50,000 items is 12.8 MB: one
+ * scan per user is bounded by memory bandwidth, which is why the batch path tiles items and
+ * users.
  *
- * Threads. The helpers that call BLAS-3 (the Gram matrix) run outside OpenMP parallel regions
- * so the OpenMP build of OpenBLAS may use every thread; the batch top-N runs one user block per
- * thread and calls sgemm inside the parallel region, where OpenBLAS runs single-threaded.
+ * Kernels. The products are plain C in GNU vector extensions (16 lanes, register-blocked), not
+ * OpenBLAS calls. Measured on the project's machine (2 cores, AVX-512): OpenBLAS 0.3.21 does not
+ * recognise the CPU and runs its generic Prescott kernels (OpenBLAS issue #4267, fixed in
+ * 0.3.25), so one user's sgemv over 50,000 x 64 took 897 us and sgemm reached 28 GFLOPS per
+ * core, against 462 us and 115 GFLOPS for these kernels (with OPENBLAS_CORETYPE=SkylakeX
+ * forced: 479 us and 101 GFLOPS). They are also single-threaded per call, so a request never
+ * waits on a thread pool: OpenBLAS threads a gemv of this size itself when called outside a
+ * parallel region, and on a busy machine that hand-off cost a scheduler time slice (~8 ms).
+ * Only the k x k Gram matrix of the ALS sweeps still calls BLAS (ssyrk, outside parallel
+ * regions).
  */
 #ifndef RECO_FACTORS_H
 #define RECO_FACTORS_H
@@ -41,7 +49,8 @@ void reco__factors_free(reco_factors *f);
 /* Fills a[0..n) with N(0, sd^2) draws from a generator seeded with `seed`. */
 void reco__factors_randn(float *a, size_t n, double sd, uint64_t seed);
 
-/* out[i] = V_i . x + bi[i] + offset for every item (one cblas_sgemv); allocates nothing. */
+/* out[i] = V_i . x + bi[i] + offset for every item (one pass over V, four rows at a time,
+ * single-threaded); allocates nothing. */
 void reco__factors_score(const reco_factors *f, const float *x, float offset, float *out);
 
 /* G = A^T A (k x k, full, row-major) for A n x k row-major; BLAS-3 (ssyrk), so call it outside
@@ -53,7 +62,7 @@ void reco__factors_gram(const float *A, int32_t n, int k, float *G);
  * when item_bias is not NULL), best first, ties to the smaller item index, skipping the items of
  * the user's row in `exclude` (may be NULL; users beyond exclude->n_users exclude nothing). Rows
  * of out_items / out_scores (n x top) are padded with -1 / -INFINITY when fewer items qualify.
- * Users are processed in blocks: one sgemm per (user block, item tile), then a bounded heap per
+ * Users are processed in blocks: one matrix product per (user block, item tile), then a bounded heap per
  * user. out_scores may be NULL. Returns 0 or a negative RECO_E* code.
  */
 int reco__factors_topk_batch(const float *U, const float *V, const float *item_bias, int32_t n_users, int32_t n_items,
@@ -79,29 +88,35 @@ typedef float reco__v16 __attribute__((vector_size(64)));
 typedef float reco__v8 __attribute__((vector_size(32)));
 typedef float reco__v4 __attribute__((vector_size(16)));
 
+/* Loads 16 floats from any address, and adds up a vector's 16 lanes. Macros (GNU statement
+ * expressions) rather than functions: a function taking or returning a 64-byte vector has an
+ * ABI that depends on the target's vector width, which GCC rightly warns about. */
+#define RECO_V16_LOAD(p)              \
+  ({                                  \
+    reco__v16 v16_;                   \
+    memcpy(&v16_, (p), sizeof v16_);  \
+    v16_;                             \
+  })
+#define RECO_V16_SUM(acc)                                                                   \
+  ({                                                                                        \
+    reco__v16 a16_ = (acc);                                                                 \
+    reco__v8 h8_ = __builtin_shufflevector(a16_, a16_, 0, 1, 2, 3, 4, 5, 6, 7) +            \
+                   __builtin_shufflevector(a16_, a16_, 8, 9, 10, 11, 12, 13, 14, 15);       \
+    reco__v4 q4_ = __builtin_shufflevector(h8_, h8_, 0, 1, 2, 3) +                          \
+                   __builtin_shufflevector(h8_, h8_, 4, 5, 6, 7);                           \
+    (q4_[0] + q4_[2]) + (q4_[1] + q4_[3]);                                                  \
+  })
+
 static inline float reco__fdot(const float *restrict a, const float *restrict b, int k) {
-  reco__v16 acc = {0}, va, vb;
+  reco__v16 acc = {0};
   int j = 0;
-  for (; j + 16 <= k; j += 16) {
-    memcpy(&va, a + j, sizeof va);
-    memcpy(&vb, b + j, sizeof vb);
-    acc += va * vb;
-  }
+  for (; j + 16 <= k; j += 16) acc += RECO_V16_LOAD(a + j) * RECO_V16_LOAD(b + j);
   float s = 0;
   for (; j < k; j++) s += a[j] * b[j];
-  reco__v8 h = __builtin_shufflevector(acc, acc, 0, 1, 2, 3, 4, 5, 6, 7) +
-               __builtin_shufflevector(acc, acc, 8, 9, 10, 11, 12, 13, 14, 15);
-  reco__v4 q = __builtin_shufflevector(h, h, 0, 1, 2, 3) + __builtin_shufflevector(h, h, 4, 5, 6, 7);
-  return s + ((q[0] + q[2]) + (q[1] + q[3]));
+  return s + RECO_V16_SUM(acc);
 }
 static inline void reco__faxpy(float a, const float *restrict x, float *restrict y, int k) {
   for (int j = 0; j < k; j++) y[j] += a * x[j];
-}
-/* Loads 16 floats from any address. */
-static inline reco__v16 reco__v16_load(const float *p) {
-  reco__v16 v;
-  memcpy(&v, p, sizeof v);
-  return v;
 }
 
 /* y = S x for a full symmetric k x k row-major S, as y = sum_b x[b] S[b,:] with y held in
@@ -113,10 +128,10 @@ static inline void reco__fsymv(const float *restrict S, const float *restrict x,
     for (int b = 0; b < k; b++) {
       const float *row = S + (size_t)b * k + j0;
       float xb = x[b];
-      a0 += xb * reco__v16_load(row);
-      a1 += xb * reco__v16_load(row + 16);
-      a2 += xb * reco__v16_load(row + 32);
-      a3 += xb * reco__v16_load(row + 48);
+      a0 += xb * RECO_V16_LOAD(row);
+      a1 += xb * RECO_V16_LOAD(row + 16);
+      a2 += xb * RECO_V16_LOAD(row + 32);
+      a3 += xb * RECO_V16_LOAD(row + 48);
     }
     memcpy(y + j0, &a0, sizeof a0);
     memcpy(y + j0 + 16, &a1, sizeof a1);
@@ -125,7 +140,7 @@ static inline void reco__fsymv(const float *restrict S, const float *restrict x,
   }
   for (; j0 + 16 <= k; j0 += 16) {
     reco__v16 a0 = {0};
-    for (int b = 0; b < k; b++) a0 += x[b] * reco__v16_load(S + (size_t)b * k + j0);
+    for (int b = 0; b < k; b++) a0 += x[b] * RECO_V16_LOAD(S + (size_t)b * k + j0);
     memcpy(y + j0, &a0, sizeof a0);
   }
   for (; j0 < k; j0++) y[j0] = reco__fdot(S + (size_t)j0 * k, x, k); /* row j0 = column j0 */
@@ -137,15 +152,15 @@ static inline void reco__fgather_axpy(const float *restrict Y, int ldy, const in
                                       const float *restrict w, int64_t n, int len, float *restrict out) {
   int j0 = 0;
   for (; j0 + 64 <= len; j0 += 64) {
-    reco__v16 a0 = reco__v16_load(out + j0), a1 = reco__v16_load(out + j0 + 16);
-    reco__v16 a2 = reco__v16_load(out + j0 + 32), a3 = reco__v16_load(out + j0 + 48);
+    reco__v16 a0 = RECO_V16_LOAD(out + j0), a1 = RECO_V16_LOAD(out + j0 + 16);
+    reco__v16 a2 = RECO_V16_LOAD(out + j0 + 32), a3 = RECO_V16_LOAD(out + j0 + 48);
     for (int64_t t = 0; t < n; t++) {
       const float *row = Y + (size_t)idx[t] * ldy + j0;
       float wt = w[t];
-      a0 += wt * reco__v16_load(row);
-      a1 += wt * reco__v16_load(row + 16);
-      a2 += wt * reco__v16_load(row + 32);
-      a3 += wt * reco__v16_load(row + 48);
+      a0 += wt * RECO_V16_LOAD(row);
+      a1 += wt * RECO_V16_LOAD(row + 16);
+      a2 += wt * RECO_V16_LOAD(row + 32);
+      a3 += wt * RECO_V16_LOAD(row + 48);
     }
     memcpy(out + j0, &a0, sizeof a0);
     memcpy(out + j0 + 16, &a1, sizeof a1);
@@ -153,8 +168,8 @@ static inline void reco__fgather_axpy(const float *restrict Y, int ldy, const in
     memcpy(out + j0 + 48, &a3, sizeof a3);
   }
   for (; j0 + 16 <= len; j0 += 16) {
-    reco__v16 a0 = reco__v16_load(out + j0);
-    for (int64_t t = 0; t < n; t++) a0 += w[t] * reco__v16_load(Y + (size_t)idx[t] * ldy + j0);
+    reco__v16 a0 = RECO_V16_LOAD(out + j0);
+    for (int64_t t = 0; t < n; t++) a0 += w[t] * RECO_V16_LOAD(Y + (size_t)idx[t] * ldy + j0);
     memcpy(out + j0, &a0, sizeof a0);
   }
   for (; j0 < len; j0++) {

@@ -306,6 +306,57 @@ static void test_pruning(void **st) {
   reco_dataset_free(d);
 }
 
+/* Above 2048 items the row selection samples first (kth_largest_row): the same contract. */
+static void test_pruning_large(void **st) {
+  (void)st;
+  reco_dataset *d = random_data(300, 2100, 0.01, 5);
+  const char *kd[] = {"lambda", "5", "dropout", "0", "form", "dlae", "precision", "float", "topk", "0", NULL};
+  const char *ks[] = {"lambda", "5", "dropout", "0", "form", "dlae", "precision", "float", "topk", "64", NULL};
+  reco_model *md = fit_with(d, kd), *ms = fit_with(d, ks);
+  float *rd = malloc(2100 * sizeof *rd), *rs = malloc(2100 * sizeof *rs);
+  for (int32_t j = 0; j < 2100; j += 37) {
+    reco_user_view v = {-1, &j, NULL, NULL, 1};
+    md->algo->score(md, &v, rd);
+    ms->algo->score(ms, &v, rs);
+    int kept = 0, nonzero = 0;
+    float smallest_kept = INFINITY, largest_dropped = 0;
+    for (int i = 0; i < 2100; i++) {
+      nonzero += rd[i] != 0;
+      if (rs[i] != 0) {
+        kept++;
+        assert_true(rs[i] == rd[i]);
+        smallest_kept = fminf(smallest_kept, fabsf(rd[i]));
+      } else {
+        largest_dropped = fmaxf(largest_dropped, fabsf(rd[i]));
+      }
+    }
+    assert_int_equal(kept, nonzero < 64 ? nonzero : 64);
+    assert_true(kept == 0 || smallest_kept >= largest_dropped);
+  }
+  free(rd);
+  free(rs);
+  reco__model_free(md);
+  reco__model_free(ms);
+  reco_dataset_free(d);
+}
+
+/* Defaults on data too small to split (no user with two items): the walk's start, no error. */
+static void test_no_validation_data(void **st) {
+  (void)st;
+  reco_dataset *d = reco__ds_new();
+  reco__ds_add(d, U(d, "a"), I(d, "x"), 1, 1, RECO_EV_CLICK);
+  reco__ds_add(d, U(d, "b"), I(d, "y"), 1, 1, RECO_EV_CLICK);
+  assert_int_equal(reco__ds_finalize(d), 0);
+  reco_model *m = fit_with(d, NULL);
+  float out[2];
+  int32_t x = 0;
+  reco_user_view v = {-1, &x, NULL, NULL, 1};
+  assert_int_equal(m->algo->score(m, &v, out), 0);
+  assert_true(out[0] == 0 && out[1] == 0); /* x and y never co-occur */
+  reco__model_free(m);
+  reco_dataset_free(d);
+}
+
 static void test_too_large(void **st) {
   (void)st;
   reco_dataset *d = tiny();
@@ -324,7 +375,8 @@ int main(void) {
       cmocka_unit_test(test_closed_form),    cmocka_unit_test(test_history_scoring),
       cmocka_unit_test(test_similar_explain), cmocka_unit_test(test_roundtrip_auto),
       cmocka_unit_test(test_roundtrip_sparse), cmocka_unit_test(test_validation),
-      cmocka_unit_test(test_pruning),        cmocka_unit_test(test_too_large),
+      cmocka_unit_test(test_pruning),        cmocka_unit_test(test_pruning_large),
+      cmocka_unit_test(test_no_validation_data), cmocka_unit_test(test_too_large),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
