@@ -137,8 +137,9 @@ int cmd_train(int argc, char **argv) {
     printf("{\"algo\": \"%s\", \"path\": ", algo);
     cli_json_str(stdout, path);
     printf(", \"version\": %d, \"params\": %s, \"users\": %d, \"items\": %d, \"interactions\": %zu, \"fit_s\": %.6f, "
-           "\"validate_s\": %.6f, \"validation\": %s, \"curve\": [",
-           version, params, m->n_users, m->n_items, m->n_train, m->fit_s, val_s, metrics[0] ? metrics : "null");
+           "\"validate_s\": %.6f, \"validation\": %s, \"fit_info\": %s, \"curve\": [",
+           version, params, m->n_users, m->n_items, m->n_train, m->fit_s, val_s, metrics[0] ? metrics : "null",
+           m->fit_info[0] ? m->fit_info : "null");
     for (int e = 0; e < m->n_curve; e++) {
       printf("%s{\"epoch\": %d, \"loss\": %.6g", e ? ", " : "", e + 1, m->curve_loss[e]);
       if (!isnan(m->curve_valid[e])) printf(", \"valid\": %.6g", m->curve_valid[e]);
@@ -149,6 +150,7 @@ int cmd_train(int argc, char **argv) {
     printf("trained %s on %s: %d users, %d items, %zu interactions in %.3f s\n", algo, data, m->n_users, m->n_items,
            m->n_train, m->fit_s);
     printf("params      %s\n", params);
+    if (m->fit_info[0]) printf("fit chose   %s\n", m->fit_info);
     if (metrics[0]) printf("validation  %s (%.3f s)\n", metrics, val_s);
     if (version) printf("published   %s (version %d%s)\n", path, version, activate ? ", active" : "");
     else printf("saved       %s\n", path);

@@ -83,7 +83,8 @@ struct reco_model {
   size_t n_train;
   uint64_t seed;
   int threads;
-  char metrics[512]; /* validation metrics as JSON text, "" when none */
+  char metrics[512];  /* validation metrics as JSON text, "" when none */
+  char fit_info[256]; /* what fit chose by itself (e.g. a regulariser picked on validation), JSON or "" */
   reco_idmap *user_ids, *item_ids; /* external ids of the indices (refcounted), may be NULL */
   /* learning curve: training loss (and validation metric when the algorithm measures one) per
    * epoch, appended by iterative algorithms with reco__model_curve_add; not saved */

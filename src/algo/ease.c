@@ -1035,7 +1035,7 @@ static int ease_fit(reco_model *m, const reco_dataset *train, const reco_progres
             n, s->lambda, s->dropout, form_name(s->form), t_valid, dbl ? "double" : "float", t_solve,
             reco__now() - t0, s->dense ? "dense" : "pruned");
   if (!isnan(s->valid_ndcg))
-    snprintf(m->metrics, sizeof m->metrics,
+    snprintf(m->fit_info, sizeof m->fit_info,
              "{\"valid_ndcg@10\": %.6f, \"lambda\": %g, \"dropout\": %g, \"form\": \"%s\"}", s->valid_ndcg, s->lambda,
              s->dropout, form_name(s->form));
   return reco__progress(pr, "ease: solving", 1, 1, NULL);

@@ -137,6 +137,7 @@ int reco__model_fit(reco_model *m, const reco_dataset *train, const reco_progres
   m->fingerprint = reco__ds_fingerprint(train);
   m->threads = reco_get_threads();
   m->n_curve = 0;
+  m->fit_info[0] = '\0';
   reco__idmap_unref(m->user_ids);
   reco__idmap_unref(m->item_ids);
   m->user_ids = reco__idmap_ref(train->users);
@@ -260,7 +261,7 @@ int reco__model_save(const reco_model *m, const char *path) {
       (rc = reco__mf_meta(w, "trained_at_ms", "%lld", (long long)m->trained_at_ms)) ||
       (rc = reco__mf_meta(w, "fit_s", "%.6f", m->fit_s)) || (rc = reco__mf_meta(w, "n_train", "%zu", m->n_train)) ||
       (rc = reco__mf_meta(w, "seed", "%llu", (unsigned long long)m->seed)) ||
-      (rc = reco__mf_meta(w, "metrics", "%s", m->metrics)))
+      (rc = reco__mf_meta(w, "metrics", "%s", m->metrics)) || (rc = reco__mf_meta(w, "fit_info", "%s", m->fit_info)))
     goto done;
   /* the raw parameter vector, exact, so a load restores bit-identical behaviour */
   if ((rc = reco__mf_section(w, "_params", RECO_DT_F64, m->params, (uint64_t)m->algo->n_params))) goto done;
@@ -315,6 +316,7 @@ int reco__model_load(const char *path, reco_model **out) {
   if ((s = reco__mf_get_meta(r, "fingerprint"))) m->fingerprint = strtoull(s, NULL, 16);
   if ((s = reco__mf_get_meta(r, "seed"))) m->seed = strtoull(s, NULL, 10);
   if ((s = reco__mf_get_meta(r, "metrics"))) snprintf(m->metrics, sizeof m->metrics, "%s", s);
+  if ((s = reco__mf_get_meta(r, "fit_info"))) snprintf(m->fit_info, sizeof m->fit_info, "%s", s);
   const void *pv;
   uint64_t np;
   if ((rc = reco__mf_get(r, "_params", RECO_DT_F64, &pv, &np))) {
