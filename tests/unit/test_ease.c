@@ -259,12 +259,12 @@ static void test_validation(void **st) {
   (void)st;
   reco_dataset *d = random_data(120, 30, 0.3, 11);
   reco_model *m = fit_with(d, NULL);
-  assert_non_null(strstr(m->metrics, "valid_ndcg@10"));
-  assert_non_null(strstr(m->metrics, "\"form\""));
+  assert_non_null(strstr(m->fit_info, "valid_ndcg@10"));
+  assert_non_null(strstr(m->fit_info, "\"form\""));
   reco__model_free(m);
   /* the same seed gives the same model */
   reco_model *m1 = fit_with(d, NULL), *m2 = fit_with(d, NULL);
-  assert_string_equal(m1->metrics, m2->metrics);
+  assert_string_equal(m1->fit_info, m2->fit_info);
   float a[30], b[30];
   reco_user_view v = reco__view_of(d, 3);
   m1->algo->score(m1, &v, a);
