@@ -17,7 +17,7 @@
  * end), or 1), minimising
  *   sum_{u,i} c_ui (p_ui - x_u.y_i)^2 + lambda (sum |x_u|^2 + sum |y_i|^2)        (eq. 3)
  * whose user step is x_u = (Y^T Y + Y^T (C^u - I) Y + lambda I)^{-1} Y^T C^u p(u) (eq. 4): the
- * Gram Y^T Y is computed once per sweep (ssyrk) and only the user's observed items add terms.
+ * Gram Y^T Y is computed once per sweep and only the user's observed items add terms.
  * Solvers: the conjugate gradient of Takacs, Pilaszy, Tikk 2011 ("Applications of the conjugate
  * gradient method for implicit feedback collaborative filtering"): a few CG steps per vector,
  * warm-started from the previous sweep's vector, each step costing k^2 + 2 k n_u (the default);
@@ -156,6 +156,47 @@ static inline void prefetch_row(const float *row, int k) {
   for (int j = 0; j < k; j += 16) __builtin_prefetch(row + j);
 }
 
+/* out[t] = scale[t] (Y[idx[t]] . v) for t < n, four rows at a time so that one shuffle tree adds
+ * up four dot products (a dot of 64 floats is 4 multiply-adds; its reduction would cost more). */
+static void gather_dots(const float *Y, int k, const int32_t *idx, int64_t n, const float *v, const float *scale,
+                        float *out, bool prefetch) {
+  int kv = k & ~15;
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) {
+    if (prefetch)
+      for (int q = 0; q < 4; q++)
+        if (t + q + PREFETCH_AHEAD < n) prefetch_row(Y + (size_t)idx[t + q + PREFETCH_AHEAD] * k, k);
+    const float *r0 = Y + (size_t)idx[t] * k, *r1 = Y + (size_t)idx[t + 1] * k;
+    const float *r2 = Y + (size_t)idx[t + 2] * k, *r3 = Y + (size_t)idx[t + 3] * k;
+    reco__v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    for (int d = 0; d < kv; d += 16) {
+      reco__v16 xv = RECO_V16_LOAD(v + d);
+      a0 += RECO_V16_LOAD(r0 + d) * xv;
+      a1 += RECO_V16_LOAD(r1 + d) * xv;
+      a2 += RECO_V16_LOAD(r2 + d) * xv;
+      a3 += RECO_V16_LOAD(r3 + d) * xv;
+    }
+    /* halve four times: (a0 | a1) and (a2 | a3) halves, then quarters, then pairs */
+    reco__v16 s01 = __builtin_shufflevector(a0, a1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                    __builtin_shufflevector(a0, a1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    reco__v16 s23 = __builtin_shufflevector(a2, a3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+                    __builtin_shufflevector(a2, a3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    reco__v16 q = __builtin_shufflevector(s01, s23, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+                  __builtin_shufflevector(s01, s23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    reco__v8 h = __builtin_shufflevector(q, q, 0, 1, 4, 5, 8, 9, 12, 13) +
+                 __builtin_shufflevector(q, q, 2, 3, 6, 7, 10, 11, 14, 15);
+    reco__v4 z = __builtin_shufflevector(h, h, 0, 2, 4, 6) + __builtin_shufflevector(h, h, 1, 3, 5, 7);
+    for (int d = kv; d < k; d++) {
+      z[0] += r0[d] * v[d];
+      z[1] += r1[d] * v[d];
+      z[2] += r2[d] * v[d];
+      z[3] += r3[d] * v[d];
+    }
+    for (int j = 0; j < 4; j++) out[t + j] = scale[t + j] * z[j];
+  }
+  for (; t < n; t++) out[t] = scale[t] * reco__fdot(Y + (size_t)idx[t] * k, v, k);
+}
+
 /* b += sum_t w1[t] Y[idx[t]] and h += sum_t w2[t] Y[idx[t]] in one pass over the rows. */
 static void gather2(const float *Y, const int32_t *idx, const float *w1, const float *w2, int64_t n, int k, float *b,
                     float *h) {
@@ -200,13 +241,12 @@ static double ials_cg(const side *s, int32_t u, const solve_opts *o, float *scr,
   float *c = wt, *cm1 = wt + n, *w = wt + 2 * n;
   double csum = 0;
   for (int64_t t = 0; t < n; t++) {
-    /* the rows are scattered over Y (tens of MB at scale): fetch a few ahead of the dot */
-    if (s->prefetch && t + PREFETCH_AHEAD < n) prefetch_row(s->Y + (size_t)idx[t + PREFETCH_AHEAD] * k, k);
     c[t] = conf_c(&o->cf, s->val[a + t]);
     cm1[t] = c[t] - 1.0f;
-    w[t] = cm1[t] * reco__fdot(s->Y + (size_t)idx[t] * k, x, k);
     csum += c[t];
   }
+  /* the rows are scattered over Y (tens of MB at scale): the dots prefetch a few ahead */
+  gather_dots(s->Y, k, idx, n, x, cm1, w, s->prefetch);
   reco__fsymv(s->G, x, Ap, k);
   reco__faxpy(o->lambda, x, Ap, k);
   memset(b, 0, (size_t)k * sizeof *b);
@@ -214,10 +254,7 @@ static double ials_cg(const side *s, int32_t u, const solve_opts *o, float *scr,
   for (int j = 0; j < k; j++) p[j] = r[j] = b[j] - Ap[j];
   float rs = reco__fdot(r, r, k);
   for (int it = 0; it < o->cg_steps && rs > 1e-20f; it++) {
-    for (int64_t t = 0; t < n; t++) {
-      if (s->prefetch && t + PREFETCH_AHEAD < n) prefetch_row(s->Y + (size_t)idx[t + PREFETCH_AHEAD] * k, k);
-      w[t] = cm1[t] * reco__fdot(s->Y + (size_t)idx[t] * k, p, k);
-    }
+    gather_dots(s->Y, k, idx, n, p, cm1, w, s->prefetch);
     reco__fsymv(s->G, p, Ap, k);
     reco__faxpy(o->lambda, p, Ap, k);
     reco__fgather_axpy(s->Y, k, idx, w, n, k, Ap);
@@ -464,9 +501,9 @@ static int als_fit_common(reco_model *m, const reco_dataset *d, const reco_progr
   side users = {d->n_users, d->uptr, d->uitem, d->uval, s->f.U, s->f.bu, s->f.V, s->f.bi, G, loss,
                 (size_t)d->n_items * (size_t)k * sizeof(float) > PREFETCH_BYTES};
   for (int e = 0; e < epochs; e++) {
-    if (implicit) reco__factors_gram(s->f.U, d->n_users, k, G);
+    if (implicit) reco__factors_gram(s->f.U, d->n_users, k, G, nth);
     if ((rc = solve_side(&items, &o, implicit, nth))) goto done;
-    if (implicit) reco__factors_gram(s->f.V, d->n_items, k, G);
+    if (implicit) reco__factors_gram(s->f.V, d->n_items, k, G, nth);
     if ((rc = solve_side(&users, &o, implicit, nth))) goto done;
     double l = 0;
     for (int32_t u = 0; u < d->n_users; u++) l += loss[u];

@@ -19,7 +19,6 @@
  */
 #include "factors.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -94,14 +93,46 @@ void reco__factors_score(const reco_factors *f, const float *x, float offset, fl
     for (int32_t i = 0; i < f->n_items; i++) out[i] += offset;
 }
 
-void reco__factors_gram(const float *A, int32_t n, int k, float *G) {
-  if (n <= 0) {
-    memset(G, 0, (size_t)k * (size_t)k * sizeof *G);
-    return;
+/* G[a, 0..len_a) += sum_t A[t, a] A[t, 0..len_a) over rows [r0, r1) of A, len_a = a + 1
+ * rounded up to 16 (the lower triangle and a little more), 256 rows at a time so that each
+ * block is read k times from L1/L2 while one row of G accumulates in registers. */
+static void gram_rows(const float *A, int32_t r0, int32_t r1, int k, float *G) {
+  enum { ROWS = 256 };
+  float w[ROWS];
+  int32_t idx[ROWS];
+  for (int32_t b0 = r0; b0 < r1; b0 += ROWS) {
+    int n = r1 - b0 < ROWS ? r1 - b0 : ROWS;
+    for (int t = 0; t < n; t++) idx[t] = b0 + t;
+    for (int a = 0; a < k; a++) {
+      for (int t = 0; t < n; t++) w[t] = A[(size_t)(b0 + t) * k + a];
+      int len = (a + 16) & ~15;
+      reco__fgather_axpy(A, k, idx, w, n, len < k ? len : k, G + (size_t)a * k);
+    }
   }
-  cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, k, n, 1.0f, A, k, 0.0f, G, k);
+}
+
+void reco__factors_gram(const float *A, int32_t n, int k, float *G, int threads) {
+  enum { CHUNKS = 16 };
+  size_t kk = (size_t)k * (size_t)k;
+  memset(G, 0, kk * sizeof *G);
+  if (n <= 0) return;
+  /* small: one thread, no fork (a parallel region costs more than the work, and on a busy
+   * machine a scheduler time slice); large: 16 fixed row chunks summed in order, so the result
+   * does not depend on the thread count */
+  float *part = NULL;
+  if ((double)n * k * k >= 64e6) part = reco__aligned_calloc((size_t)CHUNKS * kk * sizeof *part);
+  if (!part) { /* small, or no memory for the chunks: the sum in one pass */
+    gram_rows(A, 0, n, k, G);
+  } else {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads > 0 ? threads : 1)
+    for (int c = 0; c < CHUNKS; c++)
+      gram_rows(A, (int32_t)((int64_t)n * c / CHUNKS), (int32_t)((int64_t)n * (c + 1) / CHUNKS), k, part + (size_t)c * kk);
+    for (int c = 0; c < CHUNKS; c++)
+      for (size_t j = 0; j < kk; j++) G[j] += part[(size_t)c * kk + j];
+    reco__free_aligned(part);
+  }
   for (int a = 0; a < k; a++)
-    for (int b = 0; b < a; b++) G[(size_t)a * k + b] = G[(size_t)b * k + a];
+    for (int b = a + 1; b < k; b++) G[(size_t)a * k + b] = G[(size_t)b * k + a];
 }
 
 /* ---- batch top-N ---- */
@@ -407,7 +438,8 @@ int reco__factors_load(reco_factors *f, const reco_mf_reader *r, int32_t n_users
   if (!rc) rc = reco__mf_copy(r, "sim_val", RECO_DT_F32, (int64_t)cnt, (void **)&f->sim_val, &cnt2);
   if (rc) return rc;
   if (n_items <= 0 || cnt % (uint64_t)n_items || cnt / (uint64_t)n_items > INT32_MAX)
-    return reco__seterr(RECO_EFORMAT, "similar-items table of %llu entries for %d items", (unsigned long long)cnt, n_items);
+    return reco__seterr(RECO_EFORMAT, "similar-items table of %llu entries for %d items", (unsigned long long)cnt,
+                        n_items);
   f->sim_k = (int)(cnt / (uint64_t)n_items);
   for (uint64_t j = 0; j < cnt; j++)
     if (f->sim_idx[j] < -1 || f->sim_idx[j] >= n_items)

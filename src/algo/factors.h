@@ -18,8 +18,7 @@
  * forced: 479 us and 101 GFLOPS). They are also single-threaded per call, so a request never
  * waits on a thread pool: OpenBLAS threads a gemv of this size itself when called outside a
  * parallel region, and on a busy machine that hand-off cost a scheduler time slice (~8 ms).
- * Only the k x k Gram matrix of the ALS sweeps still calls BLAS (ssyrk, outside parallel
- * regions).
+ * The k x k Gram matrix of the ALS sweeps is the same kind of code (reco__factors_gram).
  */
 #ifndef RECO_FACTORS_H
 #define RECO_FACTORS_H
@@ -53,9 +52,10 @@ void reco__factors_randn(float *a, size_t n, double sd, uint64_t seed);
  * single-threaded); allocates nothing. */
 void reco__factors_score(const reco_factors *f, const float *x, float offset, float *out);
 
-/* G = A^T A (k x k, full, row-major) for A n x k row-major; BLAS-3 (ssyrk), so call it outside
- * parallel regions. */
-void reco__factors_gram(const float *A, int32_t n, int k, float *G);
+/* G = A^T A (k x k, full, row-major) for A n x k row-major. Large products run on `threads`
+ * threads over fixed row chunks summed in order (the same result for any thread count); call
+ * it outside parallel regions. */
+void reco__factors_gram(const float *A, int32_t n, int k, float *G, int threads);
 
 /*
  * Batch top-N: for each users[q] (q < n), the `top` items with the highest U_u . V_i (+ bias[i]

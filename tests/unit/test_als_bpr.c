@@ -4,7 +4,8 @@
  * differences; bit-identical scores, similar items and explanations after a save/load round
  * trip; fold-in of a training user's own history against the trained factors; Hu et al.'s
  * explanation shares summing to the score; batch top-N against per-user top-N; the
- * similar-items table against brute force; thread-count determinism. */
+ * similar-items table against brute force; the dense kernels and the Gram matrix; thread-count
+ * determinism. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -333,7 +334,8 @@ static void test_explain_sums_to_score(void **st) {
         sum += w[j];
         assert_true(j == 0 || w[j] <= w[j - 1]);
       }
-      if (fabs(sum - s[i]) > 1e-4 * fmax(1.0, fabs(s[i]))) fail_msg("user %d item %d: shares %.6g, score %.6g", u, i, sum, s[i]);
+      if (fabs(sum - s[i]) > 1e-4 * fmax(1.0, fabs(s[i])))
+        fail_msg("user %d item %d: shares %.6g, score %.6g", u, i, sum, s[i]);
     }
   }
   assert_int_equal(m->algo->explain(m, &(reco_user_view){-1, NULL, NULL, NULL, 0}, 3, 5, it, w), 0);
@@ -477,6 +479,32 @@ static void test_kernels(void **st) {
   assert_int_equal(reco__chol(N, 2, col), RECO_ERANGE);
 }
 
+/* The Gram matrix against double sums; the chunked path (large n) gives the same bits for any
+ * thread count. */
+static void test_gram(void **st) {
+  (void)st;
+  enum { K = 64 };
+  const int32_t sizes[2] = {300, 20000}; /* 20000 x 64 x 64 is past the chunked threshold */
+  for (int z = 0; z < 2; z++) {
+    int32_t n = sizes[z];
+    float *A = malloc((size_t)n * K * sizeof *A), *G1 = malloc(K * K * sizeof *G1), *G2 = malloc(K * K * sizeof *G2);
+    reco__factors_randn(A, (size_t)n * K, 1, 41 + (uint64_t)z);
+    reco__factors_gram(A, n, K, G1, 1);
+    reco__factors_gram(A, n, K, G2, 2);
+    assert_memory_equal(G1, G2, K * K * sizeof *G1);
+    for (int a = 0; a < K; a += 7)
+      for (int b = 0; b < K; b += 5) {
+        double t = 0;
+        for (int32_t i = 0; i < n; i++) t += (double)A[(size_t)i * K + a] * A[(size_t)i * K + b];
+        assert_true(fabs(t - G1[a * K + b]) <= 1e-4 * (fabs(t) + n));
+        assert_true(G1[a * K + b] == G1[b * K + a]);
+      }
+    free(A);
+    free(G1);
+    free(G2);
+  }
+}
+
 /* ---- determinism, parameters ---- */
 
 static void test_determinism(void **st) {
@@ -558,6 +586,7 @@ int main(void) {
       cmocka_unit_test(test_batch_topn_equals_single),
       cmocka_unit_test(test_similar_table),
       cmocka_unit_test(test_kernels),
+      cmocka_unit_test(test_gram),
       cmocka_unit_test(test_determinism),
       cmocka_unit_test(test_params_and_edges),
   };
