@@ -44,12 +44,12 @@
 /* Defaults chosen on validation splits carved from training data only (ml-100k u1.base and
  * ml-latest-small, half of the users with 40% of their ratings held out). */
 static const reco_param_spec k_params[] = {
-    {"factors", RECO_P_INT, 50, 1, NMF_MAX_K, NULL, "latent factors k (non-negative)"},
+    {"factors", RECO_P_INT, 50, 1, NMF_MAX_K, NULL, "latent factors k (>= 0)"},
     {"epochs", RECO_P_INT, 20, 1, 10000, NULL, "coordinate descent sweeps"},
-    {"reg", RECO_P_FLOAT, 0.08, 0, 1e3, NULL, "L2 penalty on factors, per rating"},
-    {"reg_bias", RECO_P_FLOAT, 0.1, 0, 1e3, NULL, "L2 penalty on biases, per rating"},
-    {"init", RECO_P_FLOAT, 0.1, 0, 10, NULL, "initial factors uniform on [0, init]"},
-    {"inner", RECO_P_INT, 1, 1, 100, NULL, "passes over a row's factors per sweep"},
+    {"reg", RECO_P_FLOAT, 0.08, 0, 1e3, NULL, "L2 on factors, per rating"},
+    {"reg_bias", RECO_P_FLOAT, 0.1, 0, 1e3, NULL, "L2 on biases, per rating"},
+    {"init", RECO_P_FLOAT, 0.1, 0, 10, NULL, "initial factors U[0, init]"},
+    {"inner", RECO_P_INT, 1, 1, 100, NULL, "passes over a row per sweep"},
 };
 
 typedef struct nmf_state {
@@ -285,6 +285,19 @@ static bool nmf_fold_in(const reco_model *m, const nmf_state *s, const reco_user
   return true;
 }
 
+/*
+ * out[i] += q_i . p for every item: cblas_sgemv over blocks of rows holding fewer than 2304 x 4
+ * matrix entries, below which OpenBLAS (GEMM_MULTITHREAD_THRESHOLD 4) computes on the calling
+ * thread. One big call would be handed to BLAS threads whenever score() runs outside a parallel
+ * region; on shared cores that hand-off cost ~8 ms per request instead of ~35 us.
+ */
+static void score_rows(const float *q, int32_t n, int k, int stride, const float *p, float *out) {
+  int32_t step = RECO_MAX(1, 9000 / stride);
+  for (int32_t i = 0; i < n; i += step)
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, RECO_MIN(step, n - i), k, 1.0f, q + (size_t)i * stride, stride, p, 1, 1.0f,
+                out + i, 1);
+}
+
 static int nmf_score(const reco_model *m, const reco_user_view *v, float *out) {
   const nmf_state *s = m->state;
   float pbuf[NMF_MAX_K] __attribute__((aligned(64)));
@@ -302,8 +315,7 @@ static int nmf_score(const reco_model *m, const reco_user_view *v, float *out) {
   }
   float base = (float)m->global_mean + bu;
   for (int32_t i = 0; i < m->n_items; i++) out[i] = base + s->bi[i];
-  if (p && m->n_items > 0)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, m->n_items, s->k, 1.0f, s->q, s->kp, p, 1, 1.0f, out, 1);
+  if (p) score_rows(s->q, m->n_items, s->k, s->kp, p, out);
   return 0;
 }
 
@@ -358,7 +370,7 @@ bad:
 
 const reco_algo reco__algo_nmf = {
     .name = "nmf",
-    .summary = "biased non-negative factorisation, projected coordinate descent (CCD++, FastHALS)",
+    .summary = "biased non-negative factorisation by projected coordinate descent",
     .caps = RECO_CAP_RATING | RECO_CAP_RANKING | RECO_CAP_FOLDIN,
     .params = k_params,
     .n_params = RECO_ARRAY_LEN(k_params),
