@@ -18,6 +18,7 @@ static void usage(FILE *f) {
           "  --algo NAME        algorithm (see --list)\n"
           "  --data PATH        dataset folder or file (any format `reco data info` reads)\n"
           "  --set KEY=VALUE    algorithm parameter (repeatable)\n"
+          "  --params FILE      parameters as KEY=VALUE lines (e.g. written by `reco tune --out`)\n"
           "  --out FILE         write the model file here\n"
           "  --registry DIR     publish as the next version under DIR/ALGO/ (default $MODEL_PATH)\n"
           "  --activate         make the published version the active one (with --registry)\n"
@@ -51,9 +52,9 @@ static void list_algos(void) {
 }
 
 int cmd_train(int argc, char **argv) {
-  enum { O_NOVAL = 256, O_LIST, O_ACT };
+  enum { O_NOVAL = 256, O_LIST, O_ACT, O_PARAMS };
   static const struct option opts[] = {{"algo", required_argument, NULL, 'a'},  {"data", required_argument, NULL, 'd'},
-                                       {"set", required_argument, NULL, 's'},   {"out", required_argument, NULL, 'o'},
+                                       {"set", required_argument, NULL, 's'},   {"params", required_argument, NULL, O_PARAMS}, {"out", required_argument, NULL, 'o'},
                                        {"registry", required_argument, NULL, 'r'}, {"activate", no_argument, NULL, O_ACT},
                                        {"no-validate", no_argument, NULL, O_NOVAL}, {"seed", required_argument, NULL, 'S'},
                                        {"threads", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
@@ -72,6 +73,32 @@ int cmd_train(int argc, char **argv) {
       if (n_sets == 64) return cli_usage_error("train", "too many --set options");
       sets[n_sets++] = optarg;
       break;
+    case O_PARAMS: {
+      /* KEY=VALUE lines as written by `reco tune --out`; '#' starts a comment */
+      FILE *f = fopen(optarg, "r");
+      if (!f) {
+        fprintf(stderr, "reco train: --params %s: cannot open\n", optarg);
+        return EXIT_FAIL;
+      }
+      char line[512];
+      int lineno = 0;
+      while (fgets(line, sizeof line, f)) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (!line[0] || line[0] == '#') continue;
+        if (!strchr(line, '=') || n_sets == 64) {
+          fprintf(stderr, "reco train: %s:%d: expected KEY=VALUE\n", optarg, lineno);
+          fclose(f);
+          return EXIT_FAIL;
+        }
+        static char *kept[64]; /* reachable until exit */
+        static int n_kept;
+        kept[n_kept] = strdup(line);
+        sets[n_sets++] = kept[n_kept++];
+      }
+      fclose(f);
+      break;
+    }
     case 'o': out = optarg; break;
     case 'r': registry = optarg; break;
     case O_ACT: activate = 1; break;
