@@ -198,4 +198,11 @@ void reco__chol_solve(const double *L, int d, double *b);
 float reco__bpr_step(float *xu, float *yi, float *yj, float *bi, float *bj, int k, float lr, float reg, float reg_bias,
                      float *gx, float *gi, float *gj, float *gb);
 
+/* ---- row-strided factor matrices (rows of k values every kp floats), for svd/svdpp/nmf ---- */
+/* out[i] += q_i . p for n rows, by cblas_sgemv in blocks small enough to stay on this thread. */
+void reco__factors_score_rows(const float *q, int32_t n, int k, int stride, const float *p, float *out);
+/* Saves/loads rows x k values of a strided matrix as one dense f32 section. */
+int reco__factors_save_rows(reco_mf_writer *w, const char *name, const float *a, int32_t rows, int k, int kp);
+int reco__factors_load_rows(const reco_mf_reader *r, const char *name, float *a, int32_t rows, int k, int kp);
+
 #endif

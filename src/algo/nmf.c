@@ -32,8 +32,8 @@
  * (k <= 256 and at most 512 history items are used: the latest ones).
  */
 #include "algo.h"
+#include "factors.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -285,19 +285,6 @@ static bool nmf_fold_in(const reco_model *m, const nmf_state *s, const reco_user
   return true;
 }
 
-/*
- * out[i] += q_i . p for every item: cblas_sgemv over blocks of rows holding fewer than 2304 x 4
- * matrix entries, below which OpenBLAS (GEMM_MULTITHREAD_THRESHOLD 4) computes on the calling
- * thread. One big call would be handed to BLAS threads whenever score() runs outside a parallel
- * region; on shared cores that hand-off cost ~8 ms per request instead of ~35 us.
- */
-static void score_rows(const float *q, int32_t n, int k, int stride, const float *p, float *out) {
-  int32_t step = RECO_MAX(1, 9000 / stride);
-  for (int32_t i = 0; i < n; i += step)
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, RECO_MIN(step, n - i), k, 1.0f, q + (size_t)i * stride, stride, p, 1, 1.0f,
-                out + i, 1);
-}
-
 static int nmf_score(const reco_model *m, const reco_user_view *v, float *out) {
   const nmf_state *s = m->state;
   float pbuf[NMF_MAX_K] __attribute__((aligned(64)));
@@ -315,27 +302,7 @@ static int nmf_score(const reco_model *m, const reco_user_view *v, float *out) {
   }
   float base = (float)m->global_mean + bu;
   for (int32_t i = 0; i < m->n_items; i++) out[i] = base + s->bi[i];
-  if (p) score_rows(s->q, m->n_items, s->k, s->kp, p, out);
-  return 0;
-}
-
-static int save_rows(reco_mf_writer *w, const char *name, const float *a, int32_t rows, int k, int kp) {
-  float *buf = reco__malloc((size_t)(rows ? rows : 1) * k * sizeof *buf);
-  if (!buf) return reco__seterr(RECO_ENOMEM, "out of memory saving %s", name);
-  for (int32_t r = 0; r < rows; r++) memcpy(buf + (size_t)r * k, a + (size_t)r * kp, (size_t)k * sizeof *buf);
-  int rc = reco__mf_section(w, name, RECO_DT_F32, buf, (uint64_t)rows * k);
-  reco__free(buf);
-  return rc;
-}
-
-static int load_rows(const reco_mf_reader *r, const char *name, float *a, int32_t rows, int k, int kp) {
-  const void *data;
-  uint64_t n;
-  int rc = reco__mf_get(r, name, RECO_DT_F32, &data, &n);
-  if (rc) return rc;
-  if (n != (uint64_t)rows * k)
-    return reco__seterr(RECO_EFORMAT, "section %s has %llu values, expected %d x %d", name, (unsigned long long)n, rows, k);
-  for (int32_t x = 0; x < rows; x++) memcpy(a + (size_t)x * kp, (const float *)data + (size_t)x * k, (size_t)k * sizeof *a);
+  if (p) reco__factors_score_rows(s->q, m->n_items, s->k, s->kp, p, out);
   return 0;
 }
 
@@ -345,9 +312,9 @@ static int nmf_save(const reco_model *m, reco_mf_writer *w) {
   if ((rc = reco__mf_section(w, "bu", RECO_DT_F32, s->bu, (uint64_t)m->n_users)) ||
       (rc = reco__mf_section(w, "bi", RECO_DT_F32, s->bi, (uint64_t)m->n_items)) ||
       (rc = reco__mf_section(w, "cnt", RECO_DT_I32, s->cnt, (uint64_t)m->n_users)) ||
-      (rc = save_rows(w, "p", s->p, m->n_users, s->k, s->kp)))
+      (rc = reco__factors_save_rows(w, "p", s->p, m->n_users, s->k, s->kp)))
     return rc;
-  return save_rows(w, "q", s->q, m->n_items, s->k, s->kp);
+  return reco__factors_save_rows(w, "q", s->q, m->n_items, s->k, s->kp);
 }
 
 static int nmf_load(reco_model *m, const reco_mf_reader *r) {
@@ -362,8 +329,8 @@ static int nmf_load(reco_model *m, const reco_mf_reader *r) {
   memcpy(s->bi, data, n * sizeof(float));
   if ((rc = reco__mf_get(r, "cnt", RECO_DT_I32, &data, &n)) || n != (uint64_t)m->n_users) goto bad;
   memcpy(s->cnt, data, n * sizeof(int32_t));
-  if ((rc = load_rows(r, "p", s->p, m->n_users, s->k, s->kp))) return rc;
-  return load_rows(r, "q", s->q, m->n_items, s->k, s->kp);
+  if ((rc = reco__factors_load_rows(r, "p", s->p, m->n_users, s->k, s->kp))) return rc;
+  return reco__factors_load_rows(r, "q", s->q, m->n_items, s->k, s->kp);
 bad:
   return rc ? rc : reco__seterr(RECO_EFORMAT, "bias or count section does not match the id-map sizes");
 }
