@@ -1,10 +1,11 @@
+SHELL := /bin/bash
 # Thin wrapper over CMake + Ninja. `make run` is the main job, `make test` the test suite.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 CMAKE_FLAGS ?=
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all setup build run test test-asan bench clean
+.PHONY: all setup build run test test-asan fuzz bench clean
 
 all: build
 
@@ -27,8 +28,22 @@ test-asan: setup
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 RECO_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
+# libFuzzer harnesses of every parser (loaders, model files) under ASan + UBSan, FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 30
+fuzz: setup
+	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DRECO_SANITIZE=ON -DRECO_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_load fuzz_modelfile
+	@for f in load modelfile; do \
+	  mkdir -p build-fuzz/corpus-$$f; \
+	  echo "fuzz_$$f: $(FUZZ_SECONDS) s"; \
+	  build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+	    build-fuzz/corpus-$$f tests/fuzz/corpus/$$f 2>&1 | grep -E "stat::number_of_executed_units|ERROR|SUMMARY" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
 bench: build
 	@bash scripts/bench.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
