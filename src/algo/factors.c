@@ -519,3 +519,29 @@ int reco__factors_load_rows(const reco_mf_reader *r, const char *name, float *a,
   return 0;
 }
 
+
+int reco__factors_similar_rows(const float *q, int32_t n, int k, int stride, int32_t item, int top, int32_t *out_items,
+                               float *out_scores) {
+  if (item < 0 || item >= n) return reco__seterr(RECO_ENOTFOUND, "item index %d outside the model (%d items)", item, n);
+  if (top <= 0) return 0;
+  if (top > 1024) top = 1024;
+  float hs[top];
+  int32_t hi[top];
+  reco_topk heap = {.k = top, .n = 0, .score = hs, .id = hi};
+  const float *x = q + (size_t)item * stride;
+  float nx = sqrtf(reco__fdot(x, x, k));
+  if (nx == 0) return 0;
+  for (int32_t j = 0; j < n; j++) {
+    if (j == item) continue;
+    const float *y = q + (size_t)j * stride;
+    float ny = sqrtf(reco__fdot(y, y, k));
+    if (ny == 0) continue;
+    reco__topk_push(&heap, reco__fdot(x, y, k) / (nx * ny), j);
+  }
+  int cnt = reco__topk_sort(&heap);
+  for (int j = 0; j < cnt; j++) {
+    out_items[j] = hi[j];
+    if (out_scores) out_scores[j] = hs[j];
+  }
+  return cnt;
+}

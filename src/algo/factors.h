@@ -203,6 +203,9 @@ float reco__bpr_step(float *xu, float *yi, float *yj, float *bi, float *bj, int 
 void reco__factors_score_rows(const float *q, int32_t n, int k, int stride, const float *p, float *out);
 /* Saves/loads rows x k values of a strided matrix as one dense f32 section. */
 int reco__factors_save_rows(reco_mf_writer *w, const char *name, const float *a, int32_t rows, int k, int kp);
+/* Items whose factor rows have the highest cosine with `item`'s (brute force, no allocation). */
+int reco__factors_similar_rows(const float *q, int32_t n, int k, int stride, int32_t item, int top, int32_t *out_items,
+                               float *out_scores);
 int reco__factors_load_rows(const reco_mf_reader *r, const char *name, float *a, int32_t rows, int k, int kp);
 
 #endif

@@ -335,15 +335,22 @@ bad:
   return rc ? rc : reco__seterr(RECO_EFORMAT, "bias or count section does not match the id-map sizes");
 }
 
+/* Item-item similarity: cosine of the (non-negative) item factor vectors. */
+static int nmf_similar(const reco_model *m, int32_t item, int k, int32_t *out_items, float *out_scores) {
+  const nmf_state *s = m->state;
+  return reco__factors_similar_rows(s->q, m->n_items, s->k, s->kp, item, k, out_items, out_scores);
+}
+
 const reco_algo reco__algo_nmf = {
     .name = "nmf",
     .summary = "biased non-negative factorisation by projected coordinate descent",
-    .caps = RECO_CAP_RATING | RECO_CAP_RANKING | RECO_CAP_FOLDIN,
+    .caps = RECO_CAP_RATING | RECO_CAP_RANKING | RECO_CAP_FOLDIN | RECO_CAP_SIMILAR,
     .params = k_params,
     .n_params = RECO_ARRAY_LEN(k_params),
     .fit = nmf_fit,
     .predict = nmf_predict,
     .score = nmf_score,
+    .similar = nmf_similar,
     .save = nmf_save,
     .load = nmf_load,
     .free_state = nmf_free,

@@ -897,15 +897,22 @@ bad:
   return rc ? rc : reco__seterr(RECO_EFORMAT, "bias or count section does not match the id-map sizes");
 }
 
+/* Item-item similarity: cosine of the item factor vectors. */
+static int mf_similar(const reco_model *m, int32_t item, int k, int32_t *out_items, float *out_scores) {
+  const mf_state *s = m->state;
+  return reco__factors_similar_rows(s->q, m->n_items, s->k, s->kp, item, k, out_items, out_scores);
+}
+
 const reco_algo reco__algo_svd = {
     .name = "svd",
     .summary = "biased matrix factorisation by parallel SGD (Funk 2006, Koren et al. 2009)",
-    .caps = RECO_CAP_RATING | RECO_CAP_RANKING | RECO_CAP_FOLDIN,
+    .caps = RECO_CAP_RATING | RECO_CAP_RANKING | RECO_CAP_FOLDIN | RECO_CAP_SIMILAR,
     .params = k_svd_params,
     .n_params = RECO_ARRAY_LEN(k_svd_params),
     .fit = svd_fit,
     .predict = mf_predict,
     .score = mf_score,
+    .similar = mf_similar,
     .save = mf_save,
     .load = mf_load,
     .free_state = mf_free,
@@ -914,12 +921,13 @@ const reco_algo reco__algo_svd = {
 const reco_algo reco__algo_svdpp = {
     .name = "svdpp",
     .summary = "SVD++: factors plus implicit feedback of the rated items (Koren 2008)",
-    .caps = RECO_CAP_RATING | RECO_CAP_RANKING | RECO_CAP_FOLDIN,
+    .caps = RECO_CAP_RATING | RECO_CAP_RANKING | RECO_CAP_FOLDIN | RECO_CAP_SIMILAR,
     .params = k_svdpp_params,
     .n_params = RECO_ARRAY_LEN(k_svdpp_params),
     .fit = svdpp_fit,
     .predict = mf_predict,
     .score = mf_score,
+    .similar = mf_similar,
     .save = mf_save,
     .load = mf_load,
     .free_state = mf_free,
