@@ -9,6 +9,7 @@ extern const reco_algo reco__algo_als, reco__algo_ials, reco__algo_bpr;
 extern const reco_algo reco__algo_content;
 extern const reco_algo reco__algo_ease;
 extern const reco_algo reco__algo_svd, reco__algo_svdpp, reco__algo_nmf;
+extern const reco_algo reco__algo_hybrid;
 
 static const reco_algo *const k_algos[] = {
     &reco__algo_random,
@@ -25,6 +26,7 @@ static const reco_algo *const k_algos[] = {
     &reco__algo_svd,
     &reco__algo_svdpp,
     &reco__algo_nmf,
+    &reco__algo_hybrid,
 };
 
 const reco_algo *reco__algo_find(const char *name) {
