@@ -41,5 +41,6 @@ int cmd_eval(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 int cmd_models(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

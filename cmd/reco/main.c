@@ -15,6 +15,7 @@ static const cli_command k_commands[] = {
     {"tune", cmd_tune, "search an algorithm's parameters on a validation split"},
     {"recommend", cmd_recommend, "top-N recommendations for a user from a saved model"},
     {"models", cmd_models, "list, inspect, activate and roll back model versions"},
+    {"serve", cmd_serve, "serve recommendations over HTTP (trains a demo on first run)"},
     {NULL, NULL, NULL},
 };
 

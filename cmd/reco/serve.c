@@ -1,0 +1,234 @@
+/*
+ * serve.c - `reco serve`: the HTTP service. Wires configuration, the first-run demo, the model
+ * snapshot and the server together; the service itself lives in src/serve/.
+ *
+ * Start-up: configuration (defaults < .env < environment < flags); when MODEL_PATH holds no
+ * active model, the demo: the e-commerce catalogue is generated into DEMO_DATA_PATH (unless it
+ * is there), popular/itemknn/ials/content are validated, trained, published and activated, and
+ * the catalogue's folder is recorded in MODEL_PATH/CATALOGUE; then the snapshot is loaded and
+ * the server listens. SIGHUP reloads the registry's active models (a new snapshot swapped in,
+ * see src/serve/snapshot.c). SIGINT/SIGTERM stop it gracefully: in-flight requests finish,
+ * threads are joined, exit status 0.
+ */
+#include <cblas.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "algo/algo.h"
+#include "base/base.h"
+#include "cli.h"
+#include "data/synth.h"
+#include "eval/protocol.h"
+#include "model/registry.h"
+#include "serve/serve.h"
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "Usage: reco serve [options]\n"
+          "Serve recommendations over HTTP (the seed's /api/v1 endpoints, /healthz, /readyz, /metrics).\n"
+          "With no model under MODEL_PATH, trains a demo on a generated e-commerce catalogue first.\n\n"
+          "  --port N           PORT (default 3000)\n"
+          "  --host ADDR        HOST (default 0.0.0.0; without API_KEYS only loopback clients are\n"
+          "                     served unless PROTECTED_MODE=no)\n"
+          "  --model-path DIR   MODEL_PATH, the model registry (default ./models)\n"
+          "  --data DIR         DEMO_DATA_PATH, where the demo catalogue goes (default ./data/demo-ecommerce)\n"
+          "  --threads N        SERVE_THREADS, HTTP worker threads (default: one per core)\n"
+          "  --env FILE         read settings from FILE (default ./.env when present)\n"
+          "  -h, --help         this help\n\n"
+          "Signals: SIGHUP reloads the active models of MODEL_PATH; SIGTERM/SIGINT stop gracefully.\n"
+          "Environment (also read from .env): PORT HOST MODEL_PATH DEFAULT_ALGORITHM (hybrid)\n"
+          "RECOMMENDATION_LIMIT (10) API_KEYS PROTECTED_MODE (yes) MAX_CONNECTIONS (1024)\n"
+          "CONNECTION_TIMEOUT (30 s) MAX_BODY_BYTES (1048576) SERVE_THREADS DEMO_DATA_PATH\n");
+}
+
+static bool has_active_model(const char *root) {
+  reco_reg_entry *e;
+  size_t n;
+  if (reco__registry_list(root, NULL, &e, &n)) return false;
+  bool any = false;
+  for (size_t k = 0; k < n; k++) any |= e[k].active;
+  reco__registry_list_free(e, n);
+  return any;
+}
+
+static int mkdirs(const char *path) {
+  char tmp[PATH_MAX];
+  snprintf(tmp, sizeof tmp, "%s", path);
+  for (char *p = tmp + 1; *p; p++) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (mkdir(tmp, 0755) && errno != EEXIST) return -1;
+    *p = '/';
+  }
+  return mkdir(tmp, 0755) && errno != EEXIST ? -1 : 0;
+}
+
+/* The first-run demo: catalogue, four validated models, CATALOGUE pointer. */
+static int bootstrap(const srv_config *cfg) {
+  static const char *const algos[] = {"popular", "itemknn", "ials", "content"};
+  char probe[PATH_MAX];
+  snprintf(probe, sizeof probe, "%s/interactions.csv", cfg->data_dir);
+  int rc;
+  double t0 = reco__now();
+  if (access(probe, R_OK)) {
+    fprintf(stderr, "reco serve: no models under %s: generating the demo e-commerce catalogue in %s\n", cfg->model_path,
+            cfg->data_dir);
+    reco_synth_params p;
+    reco__synth_defaults(&p, RECO_SYNTH_ECOMMERCE);
+    reco_dataset *gen;
+    if ((rc = reco__synth_generate(&p, NULL, &gen))) return cli_fail("serve: generating the demo", rc);
+    if (mkdirs(cfg->data_dir)) {
+      reco_dataset_free(gen);
+      fprintf(stderr, "reco serve: cannot create %s: %s\n", cfg->data_dir, strerror(errno));
+      return EXIT_FAIL;
+    }
+    rc = reco__synth_write(gen, cfg->data_dir);
+    reco_dataset_free(gen);
+    if (rc) return cli_fail("serve: writing the demo", rc);
+  }
+  reco_dataset *ds;
+  if ((rc = reco_dataset_load(cfg->data_dir, NULL, &ds))) return cli_fail("serve: loading the demo", rc);
+  if (mkdirs(cfg->model_path)) {
+    reco_dataset_free(ds);
+    fprintf(stderr, "reco serve: cannot create %s: %s\n", cfg->model_path, strerror(errno));
+    return EXIT_FAIL;
+  }
+  for (size_t k = 0; k < RECO_ARRAY_LEN(algos); k++) {
+    reco_model *m;
+    char metrics[512] = "";
+    double t = reco__now();
+    if ((rc = reco__model_new(algos[k], &m))) break;
+    m->seed = 42;
+    int version = 0;
+    if (!(rc = reco__eval_validate(ds, algos[k], NULL, 0, 42, metrics, sizeof metrics)) &&
+        !(rc = reco__model_fit(m, ds, NULL))) {
+      snprintf(m->metrics, sizeof m->metrics, "%s", metrics);
+      rc = reco__registry_publish(cfg->model_path, m, 1, &version);
+    }
+    reco__model_free(m);
+    if (rc) break;
+    fprintf(stderr, "reco serve: trained %-8s version %d in %.1f s\n", algos[k], version, reco__now() - t);
+  }
+  reco_dataset_free(ds);
+  if (rc) return cli_fail("serve: training the demo models", rc);
+  /* the catalogue's folder, absolute, beside the models (written atomically) */
+  char abs[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+  if (!realpath(cfg->data_dir, abs)) snprintf(abs, sizeof abs, "%s", cfg->data_dir);
+  snprintf(path, sizeof path, "%s/CATALOGUE", cfg->model_path);
+  snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
+  FILE *f = fopen(tmp, "w");
+  if (!f || fprintf(f, "%s\n", abs) < 0 || fflush(f) || fsync(fileno(f)) || fclose(f) || rename(tmp, path)) {
+    fprintf(stderr, "reco serve: cannot write %s: %s\n", path, strerror(errno));
+    return EXIT_FAIL;
+  }
+  fprintf(stderr, "reco serve: demo ready in %.1f s\n", reco__now() - t0);
+  return EXIT_OK;
+}
+
+int cmd_serve(int argc, char **argv) {
+  static const struct option opts[] = {{"port", required_argument, NULL, 'p'},     {"host", required_argument, NULL, 'H'},
+                                       {"model-path", required_argument, NULL, 'm'}, {"data", required_argument, NULL, 'd'},
+                                       {"threads", required_argument, NULL, 't'},  {"env", required_argument, NULL, 'e'},
+                                       {"help", no_argument, NULL, 'h'},           {0}};
+  const char *keys[128], *vals[128], *dotenv = ".env";
+  int n_flags = 0, c;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, "p:H:m:d:t:e:h", opts, NULL)) != -1) {
+    const char *key = NULL;
+    switch (c) {
+    case 'p': key = "PORT"; break;
+    case 'H': key = "HOST"; break;
+    case 'm': key = "MODEL_PATH"; break;
+    case 'd': key = "DEMO_DATA_PATH"; break;
+    case 't': key = "SERVE_THREADS"; break;
+    case 'e': dotenv = optarg; break;
+    case 'h': usage(stdout); return EXIT_OK;
+    default: usage(stderr); return EXIT_USAGE;
+    }
+    if (key && n_flags < 128) keys[n_flags] = key, vals[n_flags++] = optarg;
+  }
+  if (optind != argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+  srv_config cfg;
+  char msg[1024];
+  srv_config_defaults(&cfg);
+  if (srv_config_load(&cfg, dotenv, msg, sizeof msg)) {
+    fprintf(stderr, "reco serve: %s\n", msg);
+    return EXIT_USAGE;
+  }
+  for (int k = 0; k < n_flags; k++)
+    if (srv_config_set(&cfg, keys[k], vals[k], msg, sizeof msg)) return cli_usage_error("serve", "%s", msg);
+
+  if (!has_active_model(cfg.model_path)) {
+    int rc = bootstrap(&cfg);
+    if (rc) return rc;
+  }
+  srv_snapshot *snap;
+  int rc = srv_snapshot_load(cfg.model_path, &snap);
+  if (rc) return cli_fail("serve: loading models", rc);
+  if (srv_snapshot_pick(snap, cfg.default_algo, msg, sizeof msg) < 0) {
+    srv_snapshot_release(snap);
+    fprintf(stderr, "reco serve: DEFAULT_ALGORITHM: %s\n", msg);
+    return EXIT_USAGE;
+  }
+  srv_snapshot_publish(snap);
+  /* scoring runs on the HTTP threads: one BLAS thread each, no nested pools */
+  openblas_set_num_threads(1);
+  reco_set_threads(1);
+
+  /* signals are taken synchronously by this thread; the server's threads inherit the mask */
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  srv_server *sv;
+  if ((rc = srv_start(&cfg, &sv, msg, sizeof msg))) {
+    srv_snapshot_publish(NULL);
+    fprintf(stderr, "reco serve: %s\n", msg);
+    return EXIT_FAIL;
+  }
+  const char *show = strcmp(cfg.host, "0.0.0.0") && strcmp(cfg.host, "::") ? cfg.host : "127.0.0.1";
+  printf("reco serve: %d models (", snap->n_models);
+  for (int k = 0; k < snap->n_models; k++) printf("%s%s v%d", k ? ", " : "", snap->models[k].algo, snap->models[k].version);
+  printf("), %d items; listening on http://%s:%d with %d threads%s\n", snap->n_items, show, cfg.port, cfg.threads,
+         cfg.protected_mode && !cfg.api_keys[0] ? " (protected mode: loopback clients only)" : "");
+  printf("try:\n"
+         "  curl -s -X POST http://%s:%d/api/v1/recommend -H 'Content-Type: application/json' \\\n"
+         "    -d '{\"userId\":\"user_12345\",\"limit\":5,\"filters\":{\"category\":[\"electronics\",\"books\"],\"minRating\":4.0}}'\n"
+         "  curl -s -X POST http://%s:%d/api/v1/similar -H 'Content-Type: application/json' \\\n"
+         "    -d '{\"itemId\":\"item_42\",\"limit\":5,\"algorithm\":\"content_based\"}'\n",
+         show, cfg.port, show, cfg.port);
+  fflush(stdout);
+  int sig = 0;
+  for (;;) {
+    sigwait(&set, &sig);
+    if (sig != SIGHUP) break;
+    /* reload: a new snapshot is built beside the serving one, then swapped in; requests in
+     * flight finish on the old one. A registry that fails to load keeps the old snapshot. */
+    srv_snapshot *next;
+    double t = reco__now();
+    if ((rc = srv_snapshot_load(cfg.model_path, &next))) {
+      fprintf(stderr, "reco serve: SIGHUP: reload failed, still serving the previous models: %s\n", reco_last_error());
+      continue;
+    }
+    if (srv_snapshot_pick(next, cfg.default_algo, msg, sizeof msg) < 0) {
+      fprintf(stderr, "reco serve: SIGHUP: reload refused (DEFAULT_ALGORITHM: %s)\n", msg);
+      srv_snapshot_release(next);
+      continue;
+    }
+    srv_snapshot_publish(next);
+    fprintf(stderr, "reco serve: SIGHUP: reloaded %d models in %.2f s\n", next->n_models, reco__now() - t);
+  }
+  fprintf(stderr, "reco serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  srv_stop(sv);
+  srv_snapshot_publish(NULL);
+  return EXIT_OK;
+}

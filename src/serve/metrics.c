@@ -1,0 +1,73 @@
+/*
+ * metrics.c - what /metrics reports, kept as plain counters (like Redis's INFO fields): per
+ * route, requests by status class and a latency histogram with fixed bounds. Updates are
+ * relaxed atomic increments, so observing costs a few nanoseconds and never takes a lock.
+ * Route index -1 (no route matched) is reported as route="unmatched".
+ */
+#include <math.h>
+#include <stdatomic.h>
+
+#include "serve.h"
+
+#define MAX_ROUTES 32
+
+const double srv_lat_bounds[SRV_LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                                0.025,  0.05,    0.1,    0.25,  0.5,   1.0,  INFINITY};
+
+typedef struct route_stats {
+  atomic_uint_fast64_t by_class[6]; /* 1xx..5xx by first digit; [0] unused */
+  atomic_uint_fast64_t buckets[SRV_LAT_BUCKETS];
+  atomic_uint_fast64_t sum_ns;
+} route_stats;
+
+static route_stats g_stats[MAX_ROUTES + 1]; /* [MAX_ROUTES] = unmatched */
+
+void srv_metrics_observe(int route, int status, double seconds) {
+  route_stats *r = &g_stats[route >= 0 && route < MAX_ROUTES ? route : MAX_ROUTES];
+  int cls = status / 100;
+  if (cls < 1 || cls > 5) cls = 5;
+  atomic_fetch_add_explicit(&r->by_class[cls], 1, memory_order_relaxed);
+  int b = 0;
+  while (b < SRV_LAT_BUCKETS - 1 && seconds > srv_lat_bounds[b]) b++;
+  atomic_fetch_add_explicit(&r->buckets[b], 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&r->sum_ns, (uint_fast64_t)(seconds * 1e9), memory_order_relaxed);
+}
+
+static void render_route(srv_buf *b, const char *name, route_stats *r, bool header) {
+  if (header) {
+    srv_buf_puts(b, "# HELP reco_http_requests_total HTTP requests by route and status class.\n"
+                    "# TYPE reco_http_requests_total counter\n");
+  }
+  for (int c = 1; c <= 5; c++) {
+    uint64_t v = atomic_load_explicit(&r->by_class[c], memory_order_relaxed);
+    if (v) srv_buf_printf(b, "reco_http_requests_total{route=\"%s\",code=\"%dxx\"} %llu\n", name, c, (unsigned long long)v);
+  }
+}
+
+static void render_hist(srv_buf *b, const char *name, route_stats *r) {
+  uint64_t cum = 0;
+  for (int k = 0; k < SRV_LAT_BUCKETS; k++) {
+    cum += atomic_load_explicit(&r->buckets[k], memory_order_relaxed);
+    if (k == SRV_LAT_BUCKETS - 1)
+      srv_buf_printf(b, "reco_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", name,
+                     (unsigned long long)cum);
+    else
+      srv_buf_printf(b, "reco_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", name,
+                     srv_lat_bounds[k], (unsigned long long)cum);
+  }
+  srv_buf_printf(b, "reco_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n", name,
+                 (double)atomic_load_explicit(&r->sum_ns, memory_order_relaxed) / 1e9);
+  srv_buf_printf(b, "reco_http_request_duration_seconds_count{route=\"%s\"} %llu\n", name, (unsigned long long)cum);
+}
+
+void srv_metrics_render(srv_buf *b) {
+  int n;
+  const srv_route *routes = srv_routes(&n);
+  if (n > MAX_ROUTES) n = MAX_ROUTES;
+  for (int k = 0; k < n; k++) render_route(b, routes[k].name, &g_stats[k], k == 0);
+  render_route(b, "unmatched", &g_stats[MAX_ROUTES], n == 0);
+  srv_buf_puts(b, "# HELP reco_http_request_duration_seconds Time from the request's arrival to its response.\n"
+                  "# TYPE reco_http_request_duration_seconds histogram\n");
+  for (int k = 0; k < n; k++) render_hist(b, routes[k].name, &g_stats[k]);
+  render_hist(b, "unmatched", &g_stats[MAX_ROUTES]);
+}

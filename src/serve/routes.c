@@ -1,0 +1,57 @@
+/*
+ * routes.c - the route table: one row per endpoint (method, pattern, handler, metrics label),
+ * like Redis's command table. Adding an endpoint is a row here and a handler in h_<resource>.c.
+ * Patterns are literal segments and ":name" segments that capture one path segment.
+ */
+#include <string.h>
+
+#include "serve.h"
+
+static const srv_route k_routes[] = {
+    {"POST", "/api/v1/recommend", srv_h_recommend, "recommend"},
+    {"POST", "/api/v1/similar", srv_h_similar, "similar"},
+    {"GET", "/api/v1/models", srv_h_models, "models"},
+    {"GET", "/healthz", srv_h_healthz, "healthz"},
+    {"GET", "/readyz", srv_h_readyz, "readyz"},
+    {"GET", "/metrics", srv_h_metrics, "metrics"},
+};
+
+const srv_route *srv_routes(int *n) {
+  *n = (int)(sizeof k_routes / sizeof *k_routes);
+  return k_routes;
+}
+
+/* Matches path against pattern segment by segment; captures ":name" segments into rq. */
+bool srv_route_pattern_match(const char *pattern, const char *path, srv_req *rq) {
+  int n_params = 0;
+  const char *p = pattern, *s = path;
+  while (*p && *s) {
+    if (*p != '/' || *s != '/') return false;
+    p++, s++;
+    size_t pl = strcspn(p, "/"), sl = strcspn(s, "/");
+    if (*p == ':') {
+      if (sl == 0 || sl >= sizeof rq->params[0].value || n_params == SRV_MAX_PARAMS) return false;
+      rq->params[n_params].name = p + 1; /* runs up to the next '/' of the pattern */
+      memcpy(rq->params[n_params].value, s, sl);
+      rq->params[n_params].value[sl] = '\0';
+      n_params++;
+    } else if (pl != sl || memcmp(p, s, pl)) {
+      return false;
+    }
+    p += pl, s += sl;
+  }
+  if (*p || (*s && strcmp(s, "/"))) return false; /* one trailing slash is tolerated */
+  rq->n_params = n_params;
+  return true;
+}
+
+int srv_route_match(const char *method, const char *path, srv_req *rq) {
+  int other_method = 0;
+  for (size_t k = 0; k < sizeof k_routes / sizeof *k_routes; k++) {
+    if (!srv_route_pattern_match(k_routes[k].pattern, path, rq)) continue;
+    if (!strcmp(k_routes[k].method, method) || (!strcmp(method, "HEAD") && !strcmp(k_routes[k].method, "GET")))
+      return (int)k;
+    other_method = 1;
+  }
+  return other_method ? -2 : -1;
+}

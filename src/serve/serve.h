@@ -1,0 +1,199 @@
+/*
+ * serve.h - the HTTP service's internal interface (`reco serve`), shared by the files of
+ * src/serve/ and by cmd/reco/serve.c. Nothing in the library core includes it.
+ *
+ * Files and their one job each:
+ *   config.c      configuration: defaults < .env < environment < command-line flags
+ *   jsonw.c       a small append-only buffer with JSON emitters, for hot-path responses
+ *   snapshot.c    the serving snapshot: immutable models + catalogue, swapped atomically and
+ *                 reference counted (the invariants are at the top of that file)
+ *   metrics.c     request counters and latency histograms per route, kept as plain atomics
+ *   routes.c      the route table (method, pattern with :params, handler), like Redis's commands
+ *   server.c      libmicrohttpd wiring: connections, bodies, limits, dispatch, errors
+ *   h_*.c         one handler file per resource
+ */
+#ifndef RECO_SERVE_H
+#define RECO_SERVE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "algo/algo.h"
+
+/* ---- configuration (config.c) ---- */
+typedef struct srv_config {
+  char host[256];          /* HOST, default 0.0.0.0 */
+  int port;                /* PORT, default 3000 */
+  char model_path[1024];   /* MODEL_PATH, default ./models */
+  char data_dir[1024];     /* DEMO_DATA_PATH: where the demo catalogue is generated, ./data/demo-ecommerce */
+  char default_algo[64];   /* DEFAULT_ALGORITHM, default hybrid */
+  int rec_limit;           /* RECOMMENDATION_LIMIT, default 10 (1..100) */
+  int threads;             /* SERVE_THREADS, default: one per core */
+  int conn_limit;          /* MAX_CONNECTIONS, default 1024 */
+  int conn_timeout_s;      /* CONNECTION_TIMEOUT, seconds idle before a connection is closed, 30 */
+  size_t max_body;         /* MAX_BODY_BYTES, default 1 MiB */
+  char api_keys[1024];     /* API_KEYS, comma-separated; empty = none */
+  bool protected_mode;     /* PROTECTED_MODE, default yes: without API keys, loopback clients only */
+} srv_config;
+
+void srv_config_defaults(srv_config *c);
+/* Applies `dotenv` (a .env file, may be missing) then the environment; a variable already in
+ * the environment wins over the file. On a bad value returns RECO_EINVAL with msg naming it. */
+int srv_config_load(srv_config *c, const char *dotenv, char *msg, size_t msg_len);
+/* Sets one setting by its environment name ("PORT", "3000"); same validation. */
+int srv_config_set(srv_config *c, const char *key, const char *value, char *msg, size_t msg_len);
+
+/* ---- JSON writer (jsonw.c) ---- */
+typedef struct srv_buf {
+  char *p;
+  size_t len, cap;
+  bool oom; /* an append failed; the content is truncated */
+} srv_buf;
+
+void srv_buf_free(srv_buf *b);
+void srv_buf_reset(srv_buf *b);
+void srv_buf_put(srv_buf *b, const char *s, size_t n);
+void srv_buf_puts(srv_buf *b, const char *s);
+void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void srv_buf_jstr(srv_buf *b, const char *s);            /* a JSON string literal, escaped */
+void srv_buf_jstrn(srv_buf *b, const char *s, size_t n);
+void srv_buf_jnum(srv_buf *b, double v);                  /* %.6g, or null when not finite */
+void srv_buf_jint(srv_buf *b, int64_t v);
+
+/* ---- snapshot (snapshot.c) ---- */
+#define SRV_MAX_MODELS 32
+
+typedef struct srv_model {
+  reco_model *m;
+  char algo[RECO_MF_NAME_MAX];
+  int version;
+  int32_t *m2c; /* model item -> catalogue item (-1 unknown); NULL when the catalogue is absent */
+  int32_t *c2m; /* catalogue item -> model item (-1 unknown) */
+  char *metrics; /* validation metrics as a JSON object text ("{}" when none) */
+  double ndcg;   /* validation ndcg@10, or -1 */
+} srv_model;
+
+typedef struct srv_item {
+  char *id_json;    /* "item_1", quoted and escaped */
+  char *title_json; /* quoted, or NULL */
+  char *title;      /* plain, or NULL */
+  float price;      /* NAN when unknown */
+  float rating;     /* average stars from the item text, NAN when unknown */
+  int32_t cat0;     /* first category, -1 when none */
+  uint64_t cat_mask; /* bit c set when the item is in category c (c < 64; see cats_fit) */
+} srv_item;
+
+typedef struct srv_snapshot {
+  atomic_int refs;
+  int64_t loaded_at_ms;
+  reco_dataset *cat; /* catalogue and histories (may be NULL: ids only, every user cold) */
+  char catalogue_path[1024];
+  const reco_idmap *ids; /* external item ids (the catalogue's, else a model's); owned by them */
+  int32_t n_items; /* catalogue items */
+  srv_item *items;
+  float *f_rating;    /* per catalogue item, the filter's hot fields packed apart (SoA) */
+  uint64_t *f_cats;
+  char **cat_json; /* category names, quoted, by category index */
+  int32_t n_cats;
+  bool cats_fit; /* every category index < 64, so cat_mask is exact */
+  srv_model models[SRV_MAX_MODELS];
+  int n_models;
+  int popular; /* index into models of `popular`, or -1 */
+  int best;    /* the ranker with the best validation ndcg@10 (hybrid's stand-in), or -1 */
+  int32_t max_model_items;
+} srv_snapshot;
+
+/* Loads every active model under root plus the catalogue named by root/CATALOGUE. */
+int srv_snapshot_load(const char *root, srv_snapshot **out);
+/* The current snapshot with a reference held (NULL when none is loaded); release when done. */
+srv_snapshot *srv_snapshot_acquire(void);
+void srv_snapshot_release(srv_snapshot *s);
+/* Installs s (taking over the caller's reference) and releases the previous one. s may be NULL. */
+void srv_snapshot_publish(srv_snapshot *s);
+
+/* Resolves an API algorithm name (the seed's or an engine's) to a loaded model.
+ * Returns the index into s->models, or -1 with msg set (naming what is available). */
+int srv_snapshot_pick(const srv_snapshot *s, const char *name, char *msg, size_t msg_len);
+/* The seed's name for an engine algorithm ("itemknn" -> "collaborative_filtering"), or NULL. */
+const char *srv_seed_name(const char *engine);
+/* The model's item index of catalogue item ci (-1 when unknown to the model), and back. */
+static inline int32_t srv_c2m(const srv_model *sm, int32_t ci) {
+  if (!sm->c2m) return ci < sm->m->n_items ? ci : -1;
+  return sm->c2m[ci];
+}
+static inline int32_t srv_m2c(const srv_model *sm, int32_t mi) { return sm->m2c ? sm->m2c[mi] : mi; }
+
+/* ---- metrics (metrics.c) ---- */
+#define SRV_LAT_BUCKETS 14
+extern const double srv_lat_bounds[SRV_LAT_BUCKETS]; /* seconds, upper bounds; last is +Inf */
+void srv_metrics_observe(int route, int status, double seconds);
+/* Prometheus text of every counter into b. */
+void srv_metrics_render(srv_buf *b);
+
+/* ---- requests, routes and handlers (routes.c, server.c, h_*.c) ---- */
+#define SRV_MAX_PARAMS 4
+
+typedef struct srv_req {
+  const srv_config *cfg;
+  const char *method, *path;
+  const char *body;
+  size_t body_len;
+  double t0; /* monotonic seconds when the request arrived */
+  int n_params;
+  struct {
+    const char *name;
+    char value[256];
+  } params[SRV_MAX_PARAMS];
+} srv_req;
+
+/* A handler writes the response body (JSON unless it sets content_type) and returns the HTTP
+ * status. */
+typedef struct srv_resp {
+  srv_buf body;
+  const char *content_type;
+} srv_resp;
+typedef int (*srv_handler)(srv_req *rq, srv_resp *rs);
+
+typedef struct srv_route {
+  const char *method;
+  const char *pattern; /* "/api/v1/user/:userId/profile" */
+  srv_handler fn;
+  const char *name;    /* the metrics label */
+} srv_route;
+
+/* Matches method and path; fills rq->params. Returns the route's index, -1 when no pattern
+ * matches (404), -2 when a pattern matches with another method (405). */
+int srv_route_match(const char *method, const char *path, srv_req *rq);
+const srv_route *srv_routes(int *n);
+/* One pattern against one path (exposed for tests); params[k].name points into the pattern and
+ * runs to the next '/'. */
+bool srv_route_pattern_match(const char *pattern, const char *path, srv_req *rq);
+
+/* {"status":"error","error":{"code":..,"message":..,"field":..}}; returns status. */
+int srv_error(srv_resp *rs, int status, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Parses the body as a JSON object; on failure writes the 400 and returns NULL. */
+json_t *srv_parse_object(srv_req *rq, srv_resp *rs, int *status);
+/* Reads an optional integer field in [lo, hi]; *status set to the 400 on a bad value. */
+bool srv_get_int(json_t *o, const char *field, long lo, long hi, long def, long *out, srv_resp *rs, int *status);
+double srv_ms_since(double t0);
+
+int srv_h_recommend(srv_req *rq, srv_resp *rs);
+int srv_h_similar(srv_req *rq, srv_resp *rs);
+int srv_h_models(srv_req *rq, srv_resp *rs);
+int srv_h_healthz(srv_req *rq, srv_resp *rs);
+int srv_h_readyz(srv_req *rq, srv_resp *rs);
+int srv_h_metrics(srv_req *rq, srv_resp *rs);
+
+/* ---- the server (server.c) ---- */
+typedef struct srv_server srv_server;
+/* Starts listening (threads: cfg->threads). On failure msg says why. */
+int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len);
+/* Stops accepting, finishes in-flight requests, joins the threads. */
+void srv_stop(srv_server *s);
+
+#endif

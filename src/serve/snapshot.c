@@ -1,0 +1,274 @@
+/*
+ * snapshot.c - the serving snapshot: every active model of the registry, the catalogue they
+ * were trained on (item metadata and user histories), and per-item JSON fragments prepared once
+ * so that a request does no work beyond scoring and writing.
+ *
+ * The model swap (DESIGN.md section 3). Invariants:
+ *   1. A snapshot is immutable from the moment srv_snapshot_publish() installs it; any number of
+ *      request threads read it without locks.
+ *   2. `refs` counts one reference for being current plus one per holder. srv_snapshot_acquire()
+ *      takes g_lock only to read g_current and increment its count (a few instructions, never
+ *      I/O, loading or training), so a request never waits on a model being built.
+ *   3. srv_snapshot_publish() swaps g_current under the same lock, then drops the old current
+ *      reference outside it; whoever brings refs to zero frees the snapshot (srv_snapshot_release).
+ *      So an old snapshot lives exactly until its last in-flight request finishes.
+ * Loading (srv_snapshot_load) happens entirely outside the lock, into a private snapshot.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/base.h"
+#include "data/synth.h"
+#include "model/registry.h"
+#include "serve.h"
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static srv_snapshot *g_current;
+
+static char *json_quote(const char *s) {
+  srv_buf b = {0};
+  srv_buf_jstr(&b, s);
+  if (b.oom) {
+    srv_buf_free(&b);
+    return NULL;
+  }
+  return b.p;
+}
+
+static void snapshot_free(srv_snapshot *s) {
+  if (!s) return;
+  for (int k = 0; k < s->n_models; k++) {
+    reco__model_free(s->models[k].m);
+    free(s->models[k].m2c);
+    free(s->models[k].c2m);
+    free(s->models[k].metrics);
+  }
+  for (int32_t i = 0; s->items && i < s->n_items; i++) {
+    free(s->items[i].id_json);
+    free(s->items[i].title_json);
+    free(s->items[i].title);
+  }
+  free(s->items);
+  free(s->f_rating);
+  free(s->f_cats);
+  for (int32_t c = 0; s->cat_json && c < s->n_cats; c++) free(s->cat_json[c]);
+  free(s->cat_json);
+  reco_dataset_free(s->cat);
+  free(s);
+}
+
+srv_snapshot *srv_snapshot_acquire(void) {
+  pthread_mutex_lock(&g_lock);
+  srv_snapshot *s = g_current;
+  if (s) atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  pthread_mutex_unlock(&g_lock);
+  return s;
+}
+
+void srv_snapshot_release(srv_snapshot *s) {
+  if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) snapshot_free(s);
+}
+
+void srv_snapshot_publish(srv_snapshot *s) {
+  pthread_mutex_lock(&g_lock);
+  srv_snapshot *old = g_current;
+  g_current = s;
+  pthread_mutex_unlock(&g_lock);
+  srv_snapshot_release(old);
+}
+
+/* ---- names ---- */
+
+/* The seed's algorithm names and the engine algorithms that can answer for each, best first. */
+static const struct {
+  const char *seed;
+  const char *engines[8];
+} k_seed_names[] = {
+    {"collaborative_filtering", {"itemknn", "userknn", "ease", "slopeone", NULL}},
+    {"matrix_factorization", {"ials", "als", "svd", "svdpp", "bpr", "nmf", NULL}},
+    {"content_based", {"content", NULL}},
+    {"hybrid", {"hybrid", NULL}},
+    {"neural_collaborative_filtering", {"ncf", "neumf", NULL}},
+};
+
+const char *srv_seed_name(const char *engine) {
+  for (size_t j = 0; j < RECO_ARRAY_LEN(k_seed_names); j++)
+    for (int e = 0; k_seed_names[j].engines[e]; e++)
+      if (!strcmp(engine, k_seed_names[j].engines[e])) return k_seed_names[j].seed;
+  return NULL;
+}
+
+static int find_loaded(const srv_snapshot *s, const char *engine) {
+  for (int k = 0; k < s->n_models; k++)
+    if (!strcmp(s->models[k].algo, engine) && s->models[k].m->algo->score) return k;
+  return -1;
+}
+
+int srv_snapshot_pick(const srv_snapshot *s, const char *name, char *msg, size_t msg_len) {
+  int k = find_loaded(s, name);
+  if (k >= 0) return k;
+  for (size_t j = 0; j < RECO_ARRAY_LEN(k_seed_names); j++) {
+    if (strcmp(name, k_seed_names[j].seed)) continue;
+    for (int e = 0; k_seed_names[j].engines[e]; e++)
+      if ((k = find_loaded(s, k_seed_names[j].engines[e])) >= 0) return k;
+    /* hybrid: until an ensemble is published, the best validated ranker stands in (and the
+     * response names the model that answered) */
+    if (!strcmp(name, "hybrid") && s->best >= 0) return s->best;
+    break;
+  }
+  size_t o = (size_t)snprintf(msg, msg_len, "algorithm '%s' is not available; loaded models:", name);
+  for (int m = 0; m < s->n_models && o < msg_len; m++) {
+    const char *seed = srv_seed_name(s->models[m].algo);
+    o += (size_t)snprintf(msg + o, msg_len - o, "%s %s%s%s%s", m ? "," : "", s->models[m].algo, seed ? " (" : "",
+                          seed ? seed : "", seed ? ")" : "");
+  }
+  if (o < msg_len) snprintf(msg + o, msg_len - o, "%s", s->best >= 0 ? "; hybrid answers with the best of them" : "");
+  return -1;
+}
+
+/* ---- loading ---- */
+
+static int build_items(srv_snapshot *s, const reco_idmap *ids) {
+  s->n_items = reco__idmap_size(ids);
+  s->items = calloc((size_t)(s->n_items ? s->n_items : 1), sizeof *s->items);
+  if (!s->items) return RECO_ENOMEM;
+  const reco_itemmeta *meta = s->cat ? s->cat->meta : NULL;
+  if (meta && meta->cats) {
+    s->n_cats = reco__idmap_size(meta->cats);
+    s->cats_fit = s->n_cats <= 64;
+    s->cat_json = calloc((size_t)(s->n_cats ? s->n_cats : 1), sizeof *s->cat_json);
+    if (!s->cat_json) return RECO_ENOMEM;
+    for (int32_t c = 0; c < s->n_cats; c++)
+      if (!(s->cat_json[c] = json_quote(reco__idmap_str(meta->cats, c)))) return RECO_ENOMEM;
+  }
+  for (int32_t i = 0; i < s->n_items; i++) {
+    srv_item *it = &s->items[i];
+    it->price = NAN;
+    it->rating = NAN;
+    it->cat0 = -1;
+    if (!(it->id_json = json_quote(reco__idmap_str(ids, i)))) return RECO_ENOMEM;
+    if (!meta || i >= meta->n_items) continue;
+    if (meta->title_off && meta->title_off[i] >= 0) {
+      const char *t = meta->text.buf + meta->title_off[i];
+      if (!(it->title = strdup(t)) || !(it->title_json = json_quote(t))) return RECO_ENOMEM;
+    }
+    if (meta->desc_off && meta->desc_off[i] >= 0) it->rating = reco__synth_text_rating(meta->text.buf + meta->desc_off[i]);
+    if (meta->price) it->price = meta->price[i];
+    if (meta->cat_ptr && meta->cat_ptr[i + 1] > meta->cat_ptr[i]) it->cat0 = meta->cat_idx[meta->cat_ptr[i]];
+    for (int64_t p = meta->cat_ptr ? meta->cat_ptr[i] : 0; meta->cat_ptr && p < meta->cat_ptr[i + 1]; p++)
+      if (meta->cat_idx[p] < 64) it->cat_mask |= 1ull << meta->cat_idx[p];
+  }
+  s->f_rating = malloc((size_t)(s->n_items ? s->n_items : 1) * sizeof *s->f_rating);
+  s->f_cats = malloc((size_t)(s->n_items ? s->n_items : 1) * sizeof *s->f_cats);
+  if (!s->f_rating || !s->f_cats) return RECO_ENOMEM;
+  for (int32_t i = 0; i < s->n_items; i++) s->f_rating[i] = s->items[i].rating, s->f_cats[i] = s->items[i].cat_mask;
+  return 0;
+}
+
+static int map_items(srv_snapshot *s, srv_model *sm, const reco_idmap *ids) {
+  reco_model *m = sm->m;
+  sm->m2c = malloc((size_t)(m->n_items ? m->n_items : 1) * sizeof *sm->m2c);
+  sm->c2m = malloc((size_t)(s->n_items ? s->n_items : 1) * sizeof *sm->c2m);
+  if (!sm->m2c || !sm->c2m) return RECO_ENOMEM;
+  for (int32_t c = 0; c < s->n_items; c++) sm->c2m[c] = -1;
+  for (int32_t i = 0; i < m->n_items; i++) {
+    int32_t c = -1;
+    if (m->item_ids && i < reco__idmap_size(m->item_ids)) {
+      const char *id = reco__idmap_str(m->item_ids, i);
+      c = reco__idmap_get(ids, id, strlen(id));
+    } else if (i < s->n_items) {
+      c = i; /* a model without id maps was trained on this catalogue's indices */
+    }
+    sm->m2c[i] = c;
+    if (c >= 0) sm->c2m[c] = i;
+  }
+  return 0;
+}
+
+/* The metrics text of a model file, checked to be a JSON object; ndcg@10 picked out. */
+static int take_metrics(srv_model *sm) {
+  sm->ndcg = -1;
+  json_t *j = sm->m->metrics[0] ? json_loads(sm->m->metrics, 0, NULL) : NULL;
+  if (j && json_is_object(j)) {
+    json_t *v = json_object_get(j, "ndcg@10");
+    if (json_is_number(v)) sm->ndcg = json_number_value(v);
+    sm->metrics = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6) | JSON_PRESERVE_ORDER);
+  } else {
+    sm->metrics = strdup("{}");
+  }
+  json_decref(j);
+  return sm->metrics ? 0 : RECO_ENOMEM;
+}
+
+int srv_snapshot_load(const char *root, srv_snapshot **out) {
+  *out = NULL;
+  srv_snapshot *s = calloc(1, sizeof *s);
+  if (!s) return reco__seterr(RECO_ENOMEM, "out of memory");
+  atomic_init(&s->refs, 1);
+  s->popular = s->best = -1;
+  s->loaded_at_ms = reco__wall_ms();
+  reco_reg_entry *list = NULL;
+  size_t n_list = 0;
+  int rc = reco__registry_list(root, NULL, &list, &n_list);
+  if (rc) goto fail;
+  for (size_t e = 0; e < n_list && s->n_models < SRV_MAX_MODELS; e++) {
+    if (!list[e].active) continue;
+    srv_model *sm = &s->models[s->n_models];
+    if ((rc = reco__model_load(list[e].path, &sm->m))) {
+      /* a bad file must not take the service down: skip it, keep the others */
+      reco__log(RECO_LOG_WARN, "skipping %s: %s", list[e].path, reco_last_error());
+      continue;
+    }
+    snprintf(sm->algo, sizeof sm->algo, "%s", list[e].algo);
+    sm->version = list[e].version;
+    s->n_models++;
+    if ((rc = take_metrics(sm))) goto fail;
+    if (sm->m->n_items > s->max_model_items) s->max_model_items = sm->m->n_items;
+  }
+  reco__registry_list_free(list, n_list);
+  list = NULL;
+  if (s->n_models == 0) {
+    rc = reco__seterr(RECO_ENOTFOUND, "no active model under %s", root);
+    goto fail;
+  }
+  /* the catalogue: the dataset folder recorded beside the models */
+  char path[1200];
+  snprintf(path, sizeof path, "%s/CATALOGUE", root);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    if (fgets(s->catalogue_path, sizeof s->catalogue_path, f)) s->catalogue_path[strcspn(s->catalogue_path, "\r\n")] = '\0';
+    fclose(f);
+  }
+  if (s->catalogue_path[0] && (rc = reco_dataset_load(s->catalogue_path, NULL, &s->cat))) {
+    reco__log(RECO_LOG_WARN, "catalogue %s: %s; serving ids without metadata", s->catalogue_path, reco_last_error());
+    s->cat = NULL;
+  }
+  /* the item id space: the catalogue's, else the largest model's */
+  const reco_idmap *ids = s->cat ? s->cat->items : NULL;
+  for (int k = 0; !ids && k < s->n_models; k++)
+    if (s->models[k].m->item_ids && s->models[k].m->n_items == s->max_model_items) ids = s->models[k].m->item_ids;
+  if (!ids) {
+    rc = reco__seterr(RECO_EFORMAT, "no catalogue and no model with item ids under %s", root);
+    goto fail;
+  }
+  s->ids = ids;
+  if ((rc = build_items(s, ids))) goto fail;
+  for (int k = 0; k < s->n_models; k++) {
+    srv_model *sm = &s->models[k];
+    if ((rc = map_items(s, sm, ids))) goto fail;
+    if (!strcmp(sm->algo, "popular")) s->popular = k;
+    if (sm->m->algo->score && strcmp(sm->algo, "random") &&
+        (s->best < 0 || sm->ndcg > s->models[s->best].ndcg))
+      s->best = k;
+  }
+  *out = s;
+  return 0;
+fail:
+  if (rc == RECO_ENOMEM) reco__seterr(RECO_ENOMEM, "out of memory loading the models");
+  reco__registry_list_free(list, n_list);
+  snapshot_free(s);
+  return rc;
+}

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# serve_basic.sh - black-box test of `reco serve`: starts the real server on a free loopback
+# port in a temporary folder (first run: it trains its demo models on a small generated
+# catalogue), then talks HTTP to it with curl: the seed's recommend request, similar, models,
+# healthz, readyz, metrics, cold start, bad requests (each a 4xx with a JSON error naming the
+# field), size limit, keep-alive, and a graceful exit on SIGTERM.
+# Usage: serve_basic.sh RECO_BINARY. Needs curl (skips with 77 without it); no python.
+set -u
+RECO=${1:?usage: serve_basic.sh RECO_BINARY}
+RECO=$(cd "$(dirname "$RECO")" && pwd)/$(basename "$RECO")
+command -v curl >/dev/null 2>&1 || { echo "curl not installed: skipping"; exit 77; }
+W=$(mktemp -d)
+SPID=
+cleanup() { if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; fi; rm -rf "$W"; }
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  [ -f "$W/server.log" ] && { echo "--- server log"; tail -20 "$W/server.log"; }
+  exit 1
+}
+ok() { echo "ok: $*"; }
+
+# A small catalogue, so that the first-run training is quick even under sanitizers.
+"$RECO" data gen --domain ecommerce --users 3000 --items 600 --interactions 60000 --out "$W/srv/data/demo-ecommerce" \
+  --quiet >/dev/null || fail "data gen"
+
+# A free port: nothing answers on it (bash's /dev/tcp); retried if the server cannot bind.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+start() {
+  local tries
+  for tries in 1 2 3 4 5; do
+    PORT=$((20000 + RANDOM % 40000))
+    port_free "$PORT" || continue
+    (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 "$RECO" serve >"$W/server.log" 2>&1) &
+    SPID=$!
+    BASE="http://127.0.0.1:$PORT"
+    local i
+    for i in $(seq 1 2400); do
+      curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
+      kill -0 "$SPID" 2>/dev/null || break
+      sleep 0.25
+    done
+    kill -0 "$SPID" 2>/dev/null && fail "server not ready in 600 s"
+    wait "$SPID" 2>/dev/null
+    SPID=
+    grep -q "cannot listen" "$W/server.log" || fail "server exited"
+  done
+  fail "no free port found"
+}
+post() { curl -s -X POST -H 'Content-Type: application/json' --data "$2" "$BASE$1"; }
+# count PATTERN TEXT: occurrences of an extended regex
+count() { grep -oE "$1" <<<"$2" | wc -l; }
+
+start
+ok "ready on $BASE"
+grep -q "curl -s -X POST http://127.0.0.1:$PORT/api/v1/recommend" "$W/server.log" || fail "no example curl printed"
+
+# --- the seed's recommend request
+REQ='{"userId":"user_12345","limit":10,"algorithm":"hybrid","context":{"device":"mobile","location":"US","time":"2024-01-15T10:30:00Z"},"filters":{"category":["electronics","books"],"minRating":4.0},"diversityWeight":0.3}'
+r=$(post /api/v1/recommend "$REQ")
+grep -q '^{"status":"success","result":{"userId":"user_12345","recommendations":\[' <<<"$r" || fail "recommend: ${r:0:300}"
+for k in algorithm latencyMs cacheHit; do grep -q "\"$k\":" <<<"$r" || fail "recommend: no $k"; done
+[ "$(count '"itemId":"[^"]*"' "$r")" = 10 ] || fail "recommend: not 10 items: ${r:0:300}"
+[ "$(grep -oE '"itemId":"[^"]*"' <<<"$r" | sort -u | wc -l)" = 10 ] || fail "recommend: duplicate items"
+for k in score confidence reason metadata; do [ "$(count "\"$k\":" "$r")" = 10 ] || fail "recommend: $k missing"; done
+bad_cat=$(grep -oE '"category":"[^"]*"' <<<"$r" | grep -vE '"(electronics|books)"')
+[ -z "$bad_cat" ] && [ "$(count '"category":"' "$r")" = 10 ] || fail "recommend: category filter: $bad_cat"
+low=$(grep -oE '"rating":[0-9.]+' <<<"$r" | cut -d: -f2 | awk '$1 < 4.0')
+[ -z "$low" ] && [ "$(count '"rating":[0-9.]+' "$r")" = 10 ] || fail "recommend: minRating filter: $low"
+ok "recommend (seed request): 10 distinct items, filters hold"
+item=$(grep -oE '"itemId":"[^"]*"' <<<"$r" | head -1 | cut -d'"' -f4)
+
+# a user with history gets a personal answer that excludes what they already have
+r=$(post /api/v1/recommend '{"userId":"user_1","limit":5,"algorithm":"collaborative_filtering"}')
+grep -q '"algorithm":"itemknn"' <<<"$r" && grep -q '"coldStart":false' <<<"$r" || fail "known user: ${r:0:300}"
+first=$(grep -oE '"itemId":"[^"]*"' <<<"$r" | head -1 | cut -d'"' -f4)
+r=$(post /api/v1/recommend "{\"userId\":\"user_1\",\"limit\":5,\"algorithm\":\"itemknn\",\"filters\":{\"excludeItems\":[\"$first\"]}}")
+grep -q "\"$first\"" <<<"$r" && fail "excludeItems ignored"
+ok "known user: personal (itemknn), excludeItems honoured"
+# an unknown user: cold start from popularity, never an error
+r=$(post /api/v1/recommend '{"userId":"someone_new"}')
+grep -q '"coldStart":true' <<<"$r" && [ "$(count '"itemId":' "$r")" = 10 ] || fail "cold start: ${r:0:300}"
+ok "cold start: popular, default limit 10"
+for a in matrix_factorization content_based ials popular; do
+  r=$(post /api/v1/recommend "{\"userId\":\"user_1\",\"limit\":3,\"algorithm\":\"$a\"}")
+  grep -q '"status":"success"' <<<"$r" || fail "algorithm $a: ${r:0:300}"
+done
+ok "algorithm names (seed and engine)"
+
+# --- similar
+s=$(post /api/v1/similar "{\"itemId\":\"$item\",\"limit\":10,\"algorithm\":\"content_based\"}")
+grep -q "^{\"status\":\"success\",\"result\":{\"itemId\":\"$item\",\"similarItems\":\[" <<<"$s" || fail "similar: ${s:0:300}"
+[ "$(count '"similarity":' "$s")" = 10 ] && [ "$(count '"reason":' "$s")" = 10 ] || fail "similar: not 10: ${s:0:300}"
+grep -q "\"itemId\":\"$item\".*\"itemId\":\"$item\"" <<<"$s" && fail "similar: the item itself is listed"
+s=$(post /api/v1/similar "{\"itemId\":\"$item\",\"limit\":5,\"algorithm\":\"collaborative_filtering\"}")
+grep -q '"algorithm":"itemknn"' <<<"$s" || fail "similar itemknn: ${s:0:300}"
+code=$(curl -s -o "$W/e.json" -w '%{http_code}' -X POST --data '{"itemId":"no_such_item"}' "$BASE/api/v1/similar")
+[ "$code" = 404 ] && grep -q '"field":"itemId"' "$W/e.json" || fail "similar unknown item: $code"
+ok "similar: content and itemknn; unknown item 404"
+
+# --- models, health, metrics
+m=$(curl -s "$BASE/api/v1/models")
+grep -q '^{"status":"success","models":\[' <<<"$m" || fail "models: ${m:0:300}"
+for k in algorithm version trainedAt nUsers nItems performance; do
+  [ "$(count "\"$k\":" "$m")" -ge 4 ] || fail "models: $k missing"
+done
+grep -q '"ndcg@10":' <<<"$m" || fail "models: no validation metrics"
+ok "models: 4 with measured performance"
+[ "$(curl -s "$BASE/healthz")" = '{"status":"ok"}' ] || fail healthz
+curl -fs "$BASE/readyz" | grep -q ready || fail readyz
+mt=$(curl -fs "$BASE/metrics") || fail metrics
+grep -q 'reco_http_requests_total{route="recommend",code="2xx"}' <<<"$mt" &&
+  grep -q 'reco_http_request_duration_seconds_bucket{route="recommend",le="+Inf"}' <<<"$mt" &&
+  grep -q 'reco_model_version{algorithm="itemknn"} 1' <<<"$mt" || fail "metrics: $(head -5 <<<"$mt")"
+ok "healthz, readyz, metrics"
+
+# --- bad requests: 4xx with a JSON error (and the field when there is one)
+check_bad() { # BODY FIELD(or -)
+  local code
+  code=$(curl -s -o "$W/err.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data "$1" "$BASE/api/v1/recommend")
+  case $code in 4??) ;; *) fail "bad request $1 got HTTP $code";; esac
+  grep -q '^{"status":"error","error":{"code":"[a-z_]*","message":"[^"]' "$W/err.json" || fail "bad request $1: $(cat "$W/err.json")"
+  [ "$2" = - ] || grep -q "\"field\":\"$2\"" "$W/err.json" || fail "bad request $1: field $2 not named: $(cat "$W/err.json")"
+}
+check_bad '{"userId":' -
+check_bad '{"userId":"u","limit":-1}' limit
+check_bad '{"userId":"u","limit":101}' limit
+check_bad '{"userId":"u","limit":2.5}' limit
+check_bad '{"userId":5}' userId
+check_bad '{}' userId
+check_bad '[]' -
+check_bad '' -
+check_bad '{"userId":"u","algorithm":"nope"}' algorithm
+check_bad '{"userId":"u","algorithm":"neural_collaborative_filtering"}' algorithm
+check_bad '{"userId":"u","filters":{"minRating":"high"}}' filters.minRating
+check_bad '{"userId":"u","filters":{"category":[1]}}' filters.category
+check_bad '{"userId":"u","filters":{"excludeItems":"x"}}' filters.excludeItems
+check_bad '{"userId":"u","diversityWeight":2}' diversityWeight
+check_bad '{"userId":"u","userId":"v"}' -
+ok "bad requests: JSON 4xx naming the field"
+head -c 1100000 /dev/zero | tr '\0' ' ' >"$W/big.json"
+code=$(curl -s -o "$W/err.json" -w '%{http_code}' -X POST --data-binary @"$W/big.json" "$BASE/api/v1/recommend")
+[ "$code" = 413 ] && grep -q payload_too_large "$W/err.json" || fail "oversized body: $code"
+code=$(curl -s -o "$W/err.json" -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' --data-binary @"$W/big.json" "$BASE/api/v1/recommend")
+[ "$code" = 413 ] || fail "oversized chunked body: $code"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/nothing")" = 404 ] || fail "404"
+[ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/recommend")" = 405 ] || fail "405"
+ok "413 (declared and chunked), 404, 405"
+
+# --- keep-alive: two requests, one connection
+v=$(curl -sv -o /dev/null -o /dev/null -X POST -H 'Content-Type: application/json' --data "$REQ" \
+  "$BASE/api/v1/recommend" "$BASE/api/v1/recommend" 2>&1)
+grep -q "Re-using existing connection" <<<"$v" || fail "keep-alive: the connection was not reused"
+ok "keep-alive"
+
+# --- graceful exit
+kill -TERM "$SPID"
+for i in $(seq 1 100); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SPID" 2>/dev/null && fail "still running 10 s after SIGTERM"
+wait "$SPID"
+rc=$?
+SPID=
+[ "$rc" = 0 ] || fail "exit status $rc after SIGTERM"
+ok "SIGTERM: clean exit"
+echo "serve_basic: all passed"
