@@ -100,6 +100,8 @@ const reco_algo *const *reco__algo_list(size_t *n);
 /* ---- model lifecycle (model.c) ---- */
 /* New untrained model with default parameters. */
 int reco__model_new(const char *algo, reco_model **out);
+/* The same for an algorithm the caller already holds (no table lookup: the hybrid's members). */
+int reco__model_new_algo(const reco_algo *a, reco_model **out);
 /* Sets one parameter from text ("0.1", "true", or an enum name); errors name the parameter. */
 int reco__model_set(reco_model *m, const char *key, const char *value);
 /* Parameter value by name (asserting it exists). */
@@ -108,6 +110,9 @@ int reco__model_fit(reco_model *m, const reco_dataset *train, const reco_progres
 void reco__model_free(reco_model *m);
 int reco__model_save(const reco_model *m, const char *path);
 int reco__model_load(const char *path, reco_model **out);
+/* A whole model file as bytes (free with reco__free), and back; `a` = expected algorithm or NULL. */
+int reco__model_save_mem(const reco_model *m, void **buf, size_t *len);
+int reco__model_load_mem(const reco_algo *a, const void *buf, size_t len, const char *what, reco_model **out);
 /* Appends one epoch to the learning curve (valid = NAN when not measured) and reports progress
  * ("epoch 3/20 loss 0.8123"); returns RECO_ECANCELED when the progress callback asks to stop. */
 int reco__model_curve_add(reco_model *m, const reco_progress *p, int epoch, int epochs, double loss, double valid);

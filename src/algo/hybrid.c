@@ -51,9 +51,8 @@
  *
  * Saving. Each member is saved as a whole model file (its own metadata, parameters and
  * sections, checksummed) stored as the bytes of one RECO_DT_BYTES section "member_<name>" of the
- * hybrid's file, so member section names never collide. The model-file writer only commits to a
- * path, so a member is written to a temporary file under $TMPDIR (or /tmp), read back verified
- * and removed; loading parses the embedded bytes in memory with reco__mf_open_mem.
+ * hybrid's file, so member section names never collide: reco__model_save_mem writes it in
+ * memory and reco__model_load_mem reads it back (checksum verified) for the member's algorithm.
  *
  * Known costs. score() allocates its scratch (n_items floats and bytes, plus a heap for rrf or minmax) per
  * call, keeping it re-entrant across threads without thread-local buffers that outlive their
@@ -66,7 +65,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../data/split.h"
 
@@ -133,14 +131,12 @@ static void hybrid_free(reco_model *m) {
   m->state = NULL;
 }
 
-/* A member model with its family's defaults (what reco__model_new does, minus the lookup). */
+/* A member model with its family's defaults (reco__model_new_algo: no table lookup). */
 static int member_new(const reco_model *hy, int fam, reco_model **out) {
-  const reco_algo *a = k_family[fam].algo;
-  reco_model *m = reco__calloc(1, sizeof *m);
+  reco_model *m;
+  int rc = reco__model_new_algo(k_family[fam].algo, &m);
   *out = NULL;
-  if (!m) return reco__seterr(RECO_ENOMEM, "hybrid: out of memory for a member");
-  m->algo = a;
-  for (int k = 0; k < a->n_params && k < RECO_MAX_PARAMS; k++) m->params[k] = a->params[k].def;
+  if (rc) return rc;
   m->seed = hy->seed;
   m->threads = hy->threads;
   *out = m;
@@ -668,73 +664,25 @@ static int hybrid_fit(reco_model *m, const reco_dataset *train, const reco_progr
 
 /* ---- save / load ---- */
 
+/* Each member is a whole model file nested in one byte section of the hybrid's file. */
 static int member_to_bytes(const reco_model *mm, reco_mf_writer *w, const char *section) {
-  const char *dir = getenv("TMPDIR");
-  char path[1024];
-  snprintf(path, sizeof path, "%s/reco-hybrid-XXXXXX", dir && *dir ? dir : "/tmp");
-  int fd = mkstemp(path);
-  if (fd < 0) return reco__seterr(RECO_EIO, "hybrid: cannot create a temporary file in %s", dir && *dir ? dir : "/tmp");
-  close(fd);
-  int rc = reco__model_save(mm, path);
-  reco_mf_reader *r = NULL;
-  if (!rc) rc = reco__mf_open(path, &r);
-  if (!rc) {
-    size_t len = 0;
-    const void *raw = reco__mf_raw(r, &len);
-    rc = reco__mf_section(w, section, RECO_DT_BYTES, raw, len);
-  }
-  if (r) reco__mf_close(r);
-  unlink(path);
+  void *buf;
+  size_t len;
+  int rc = reco__model_save_mem(mm, &buf, &len);
+  if (rc) return rc;
+  rc = reco__mf_section(w, section, RECO_DT_BYTES, buf, len);
+  reco__free(buf);
   return rc;
 }
 
-static int meta_num(const reco_mf_reader *r, const char *key, double *out) {
-  const char *v = reco__mf_get_meta(r, key);
-  char *end;
-  if (!v) return reco__seterr(RECO_EFORMAT, "hybrid member: metadata lacks '%s'", key);
-  *out = strtod(v, &end);
-  if (end == v) return reco__seterr(RECO_EFORMAT, "hybrid member: metadata '%s' is not a number", key);
-  return 0;
-}
-
-/* A member from its embedded model file (what reco__model_load does, from memory). */
 static int member_from_bytes(const reco_model *hy, int fam, const void *buf, size_t len, reco_model **out) {
+  reco_model *mm;
+  int rc = reco__model_load_mem(k_family[fam].algo, buf, len, "hybrid member", &mm);
   *out = NULL;
-  reco_mf_reader *r;
-  int rc = reco__mf_open_mem(buf, len, "hybrid member", &r);
   if (rc) return rc;
-  reco_model *mm = NULL;
-  if (strcmp(reco__mf_algo(r), k_family[fam].name) != 0)
-    rc = reco__seterr(RECO_EFORMAT, "hybrid: member section of %s holds a %s model", k_family[fam].name,
-                      reco__mf_algo(r));
-  if (!rc) rc = member_new(hy, fam, &mm);
-  double nu = 0, ni = 0, vmin = 0, vmax = 0, gm = 0;
-  if (!rc && ((rc = meta_num(r, "n_users", &nu)) || (rc = meta_num(r, "n_items", &ni)) ||
-              (rc = meta_num(r, "vmin", &vmin)) || (rc = meta_num(r, "vmax", &vmax)) ||
-              (rc = meta_num(r, "global_mean", &gm))))
-    goto done;
-  if (!rc && (nu != hy->n_users || ni != hy->n_items))
-    rc = reco__seterr(RECO_EFORMAT, "hybrid: member %s knows %g users and %g items, the hybrid %d and %d",
-                      k_family[fam].name, nu, ni, hy->n_users, hy->n_items);
-  const void *pv;
-  uint64_t np = 0;
-  if (!rc) rc = reco__mf_get(r, "_params", RECO_DT_F64, &pv, &np);
-  if (!rc && np != (uint64_t)mm->algo->n_params)
-    rc = reco__seterr(RECO_EVERSION, "hybrid: member %s has %llu parameters, this build expects %d",
-                      k_family[fam].name, (unsigned long long)np, mm->algo->n_params);
-  if (rc) goto done;
-  memcpy(mm->params, pv, np * sizeof(double));
-  mm->n_users = (int32_t)nu;
-  mm->n_items = (int32_t)ni;
-  mm->vmin = (float)vmin;
-  mm->vmax = (float)vmax;
-  mm->global_mean = gm;
-  const char *sd = reco__mf_get_meta(r, "seed");
-  if (sd) mm->seed = strtoull(sd, NULL, 10);
-  rc = mm->algo->load(mm, r);
-done:
-  reco__mf_close(r);
-  if (rc) {
+  if (mm->n_users != hy->n_users || mm->n_items != hy->n_items) {
+    rc = reco__seterr(RECO_EFORMAT, "hybrid: member %s knows %d users and %d items, the hybrid %d and %d",
+                      k_family[fam].name, mm->n_users, mm->n_items, hy->n_users, hy->n_items);
     reco__model_free(mm);
     return rc;
   }

@@ -14,6 +14,11 @@ int reco__model_new(const char *name, reco_model **out) {
   *out = NULL;
   const reco_algo *a = reco__algo_find(name);
   if (!a) return reco__seterr(RECO_ENOTFOUND, "unknown algorithm '%s' (see `reco train --list`)", name);
+  return reco__model_new_algo(a, out);
+}
+
+int reco__model_new_algo(const reco_algo *a, reco_model **out) {
+  *out = NULL;
   reco_model *m = reco__calloc(1, sizeof *m);
   if (!m) return reco__seterr(RECO_ENOMEM, "out of memory for a model");
   m->algo = a;
@@ -247,7 +252,9 @@ static int load_ids(const reco_mf_reader *r, const char *path, const char *name,
   return 0;
 }
 
-int reco__model_save(const reco_model *m, const char *path) {
+/* The model as a file writer: common metadata, exact parameters, id maps, the algorithm's sections. */
+static int model_writer(const reco_model *m, reco_mf_writer **out) {
+  *out = NULL;
   if (!m->algo->save) return reco__seterr(RECO_EUNSUPPORTED, "%s models cannot be saved", m->algo->name);
   reco_mf_writer *w;
   int rc = reco__mf_writer_new(m->algo->name, &w);
@@ -262,14 +269,35 @@ int reco__model_save(const reco_model *m, const char *path) {
       (rc = reco__mf_meta(w, "fit_s", "%.6f", m->fit_s)) || (rc = reco__mf_meta(w, "n_train", "%zu", m->n_train)) ||
       (rc = reco__mf_meta(w, "seed", "%llu", (unsigned long long)m->seed)) ||
       (rc = reco__mf_meta(w, "metrics", "%s", m->metrics)) || (rc = reco__mf_meta(w, "fit_info", "%s", m->fit_info)))
-    goto done;
+    goto fail;
   /* the raw parameter vector, exact, so a load restores bit-identical behaviour */
-  if ((rc = reco__mf_section(w, "_params", RECO_DT_F64, m->params, (uint64_t)m->algo->n_params))) goto done;
+  if ((rc = reco__mf_section(w, "_params", RECO_DT_F64, m->params, (uint64_t)m->algo->n_params))) goto fail;
   if ((rc = save_ids(w, "_user_ids", m->user_ids, m->n_users)) || (rc = save_ids(w, "_item_ids", m->item_ids, m->n_items)))
-    goto done;
-  if ((rc = m->algo->save(m, w))) goto done;
+    goto fail;
+  if ((rc = m->algo->save(m, w))) goto fail;
+  *out = w;
+  return 0;
+fail:
+  reco__mf_writer_free(w);
+  return rc;
+}
+
+int reco__model_save(const reco_model *m, const char *path) {
+  reco_mf_writer *w;
+  int rc = model_writer(m, &w);
+  if (rc) return rc;
   rc = reco__mf_commit(w, path);
-done:
+  reco__mf_writer_free(w);
+  return rc;
+}
+
+int reco__model_save_mem(const reco_model *m, void **buf, size_t *len) {
+  reco_mf_writer *w;
+  *buf = NULL;
+  *len = 0;
+  int rc = model_writer(m, &w);
+  if (rc) return rc;
+  rc = reco__mf_commit_mem(w, buf, len);
   reco__mf_writer_free(w);
   return rc;
 }
@@ -283,15 +311,18 @@ static int meta_num(const reco_mf_reader *r, const char *path, const char *key, 
   return 0;
 }
 
-int reco__model_load(const char *path, reco_model **out) {
+/* A model from an opened, verified file; `a` (optional) is the algorithm the caller expects, which
+ * also spares the table lookup (the hybrid loads its members this way). Closes r. */
+static int model_from_reader(const reco_algo *a, reco_mf_reader *r, const char *path, reco_model **out) {
   *out = NULL;
-  reco_mf_reader *r;
-  int rc = reco__mf_open(path, &r);
-  if (rc) return rc;
+  int rc;
   reco_model *m = NULL;
-  rc = reco__model_new(reco__mf_algo(r), &m);
+  if (a && strcmp(a->name, reco__mf_algo(r)) != 0)
+    rc = reco__seterr(RECO_EFORMAT, "%s: holds a %s model, %s expected", path, reco__mf_algo(r), a->name);
+  else
+    rc = a ? reco__model_new_algo(a, &m) : reco__model_new(reco__mf_algo(r), &m);
   if (rc) {
-    reco__seterr(rc, "%s: %s", path, reco_last_error());
+    if (!strstr(reco_last_error(), path)) reco__seterr(rc, "%s: %s", path, reco_last_error());
     goto fail;
   }
   double nu = 0, ni = 0, vmin = 0, vmax = 0, gm = 0, fit_s = 0, ntr = 0, tms = 0;
@@ -347,4 +378,18 @@ fail:
   reco__model_free(m);
   reco__mf_close(r);
   return rc;
+}
+
+int reco__model_load(const char *path, reco_model **out) {
+  *out = NULL;
+  reco_mf_reader *r;
+  int rc = reco__mf_open(path, &r);
+  return rc ? rc : model_from_reader(NULL, r, path, out);
+}
+
+int reco__model_load_mem(const reco_algo *a, const void *buf, size_t len, const char *what, reco_model **out) {
+  *out = NULL;
+  reco_mf_reader *r;
+  int rc = reco__mf_open_mem(buf, len, what, &r);
+  return rc ? rc : model_from_reader(a, r, what, out);
 }

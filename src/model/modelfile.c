@@ -317,8 +317,10 @@ static int encode_meta(const reco_mf_writer *w, char **out, size_t *len_out) {
 /* ---- streaming output: a buffer in front of write(2), hashing what passes through ---- */
 
 typedef struct outstream {
-  int fd;
+  int fd;           /* -1: memory mode, output appended to mem */
   const char *path; /* the temp file, for messages */
+  uint8_t *mem;
+  size_t mem_len, mem_cap;
   XXH64_state_t hash;
   uint64_t written;
   size_t n;
@@ -338,8 +340,15 @@ static int write_all(int fd, const char *path, const uint8_t *p, size_t n) {
   return 0;
 }
 
+static int mem_append(outstream *o, const uint8_t *p, size_t n) {
+  if (RECO_GROW(o->mem, o->mem_cap, o->mem_len + n)) return reco__seterr(RECO_ENOMEM, "out of memory writing a model");
+  memcpy(o->mem + o->mem_len, p, n);
+  o->mem_len += n;
+  return 0;
+}
+
 static int os_flush(outstream *o) {
-  int rc = write_all(o->fd, o->path, o->buf, o->n);
+  int rc = o->fd < 0 ? mem_append(o, o->buf, o->n) : write_all(o->fd, o->path, o->buf, o->n);
   o->n = 0;
   return rc;
 }
@@ -351,7 +360,8 @@ static int os_put(outstream *o, const void *data, size_t n) {
   if (o->n + n > sizeof o->buf) {
     int rc = os_flush(o);
     if (rc) return rc;
-    if (n >= sizeof o->buf) return write_all(o->fd, o->path, p, n); /* big payloads go straight out */
+    if (n >= sizeof o->buf) /* big payloads go straight out */
+      return o->fd < 0 ? mem_append(o, p, n) : write_all(o->fd, o->path, p, n);
   }
   memcpy(o->buf + o->n, p, n);
   o->n += n;
@@ -503,6 +513,62 @@ static int emit_model(outstream *o, void *vctx) {
     else if (w->sect[k - 1].bytes) rc = os_put(o, w->sect[k - 1].data, (size_t)w->sect[k - 1].bytes);
   }
   if (!rc) rc = os_zeros(o, c->total - SUM_SIZE - o->written);
+  return rc;
+}
+
+/* Lays the file out (section offsets, total size); the caller frees c->offsets and meta. */
+static int layout(reco_mf_writer *w, const char *what, commit_ctx *c, char **meta) {
+  memset(c, 0, sizeof *c);
+  c->w = w;
+  int rc = encode_meta(w, meta, &c->meta_len);
+  if (rc) return rc;
+  c->meta = *meta;
+  size_t n = w->n_sect + 1;
+  c->offsets = reco__malloc(n * sizeof *c->offsets);
+  if (!c->offsets) {
+    reco__free(*meta);
+    *meta = NULL;
+    return reco__seterr(RECO_ENOMEM, "%s: out of memory laying out the model file", what);
+  }
+  uint64_t off = align_up(HDR_SIZE + (uint64_t)n * ENTRY_SIZE);
+  for (size_t k = 0; k < n; k++) {
+    c->offsets[k] = off;
+    off = align_up(off + (k == 0 ? c->meta_len : w->sect[k - 1].bytes));
+  }
+  c->total = off + SUM_SIZE;
+  return 0;
+}
+
+int reco__mf_commit_mem(reco_mf_writer *w, void **buf, size_t *len) {
+  *buf = NULL;
+  *len = 0;
+  commit_ctx c;
+  char *meta = NULL;
+  int rc = layout(w, "model in memory", &c, &meta);
+  if (rc) return rc;
+  outstream *o = reco__calloc(1, sizeof *o);
+  if (!o) rc = reco__seterr(RECO_ENOMEM, "out of memory writing a model");
+  if (!rc) {
+    o->fd = -1;
+    o->path = "model in memory";
+    XXH64_reset(&o->hash, 0);
+    rc = emit_model(o, &c);
+    if (!rc) {
+      uint8_t sum[SUM_SIZE];
+      put_u64(sum, XXH64_digest(&o->hash));
+      rc = os_put(o, sum, sizeof sum);
+    }
+    if (!rc) rc = os_flush(o);
+    if (!rc) {
+      *buf = o->mem;
+      *len = o->mem_len;
+      o->mem = NULL;
+    }
+    reco__free(o->mem);
+  }
+  reco__free(o);
+  reco__free(c.offsets);
+  reco__free(meta);
   return rc;
 }
 

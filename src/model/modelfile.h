@@ -29,6 +29,8 @@ int reco__mf_meta(reco_mf_writer *w, const char *key, const char *fmt, ...) __at
 /* Adds a typed section; `data` (count elements of `t`) is copied. Names unique, <= 31 bytes. */
 int reco__mf_section(reco_mf_writer *w, const char *name, reco_dtype t, const void *data, uint64_t count);
 int reco__mf_commit(reco_mf_writer *w, const char *path);
+/* The same bytes into a new buffer (free with reco__free), for models nested inside models. */
+int reco__mf_commit_mem(reco_mf_writer *w, void **buf, size_t *len);
 void reco__mf_writer_free(reco_mf_writer *w);
 
 /* Reader: loads and verifies a whole file (magic, version, bounds, checksum). */

@@ -125,6 +125,25 @@ static void roundtrip(const char *algo) {
       assert_memory_equal(&a, &b, sizeof a);
     }
   }
+  /* the in-memory form is the same bytes as the file, and loads back the same model */
+  void *mem;
+  size_t mem_len;
+  assert_int_equal(reco__model_save_mem(m, &mem, &mem_len), 0);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  char *file = malloc(mem_len + 1);
+  assert_int_equal(fread(file, 1, mem_len + 1, f), mem_len);
+  fclose(f);
+  assert_memory_equal(file, mem, mem_len);
+  free(file);
+  reco_model *m3;
+  assert_int_equal(reco__model_load_mem(m->algo, mem, mem_len, "test", &m3), 0);
+  assert_memory_equal(m3->params, m->params, sizeof m->params);
+  reco__model_free(m3);
+  assert_int_equal(reco__model_load_mem(reco__algo_find(strcmp(algo, "random") ? "random" : "popular"), mem, mem_len,
+                                        "test", &m3),
+                   RECO_EFORMAT);
+  reco__free(mem);
   assert_non_null(m2->item_ids);
   assert_string_equal(reco__idmap_str(m2->item_ids, 2), "z");
   assert_string_equal(reco__idmap_str(m2->user_ids, 1), "b");
