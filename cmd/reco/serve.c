@@ -27,6 +27,7 @@
 #include "eval/protocol.h"
 #include "model/registry.h"
 #include "serve/serve.h"
+#include "store/store.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -39,12 +40,15 @@ static void usage(FILE *f) {
           "  --model-path DIR   MODEL_PATH, the model registry (default ./models)\n"
           "  --data DIR         DEMO_DATA_PATH, where the demo catalogue goes (default ./data/demo-ecommerce)\n"
           "  --threads N        SERVE_THREADS, HTTP worker threads (default: one per core)\n"
+          "  --store FILE       STORE_PATH, the SQLite store of interactions (default ./data/reco.db)\n"
           "  --env FILE         read settings from FILE (default ./.env when present)\n"
           "  -h, --help         this help\n\n"
           "Signals: SIGHUP reloads the active models of MODEL_PATH; SIGTERM/SIGINT stop gracefully.\n"
           "Environment (also read from .env): PORT HOST MODEL_PATH DEFAULT_ALGORITHM (hybrid)\n"
           "RECOMMENDATION_LIMIT (10) API_KEYS PROTECTED_MODE (yes) MAX_CONNECTIONS (1024)\n"
-          "CONNECTION_TIMEOUT (30 s) MAX_BODY_BYTES (1048576) SERVE_THREADS DEMO_DATA_PATH\n");
+          "CONNECTION_TIMEOUT (30 s) MAX_BODY_BYTES (1048576) SERVE_THREADS DEMO_DATA_PATH\n"
+          "STORE_PATH (./data/reco.db, the SQLite store of interactions) STORE_QUEUE (65536)\n"
+          "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n");
 }
 
 static bool has_active_model(const char *root) {
@@ -131,15 +135,21 @@ static int bootstrap(const srv_config *cfg) {
   return EXIT_OK;
 }
 
+static void replay_row(void *ctx, const char *user, const char *item, const char *type, double value) {
+  (void)ctx;
+  srv_live_restore(user, strlen(user), item, (float)value, type);
+}
+
 int cmd_serve(int argc, char **argv) {
   static const struct option opts[] = {{"port", required_argument, NULL, 'p'},     {"host", required_argument, NULL, 'H'},
                                        {"model-path", required_argument, NULL, 'm'}, {"data", required_argument, NULL, 'd'},
                                        {"threads", required_argument, NULL, 't'},  {"env", required_argument, NULL, 'e'},
+                                       {"store", required_argument, NULL, 's'},
                                        {"help", no_argument, NULL, 'h'},           {0}};
   const char *keys[128], *vals[128], *dotenv = ".env";
   int n_flags = 0, c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "p:H:m:d:t:e:h", opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, "p:H:m:d:t:e:s:h", opts, NULL)) != -1) {
     const char *key = NULL;
     switch (c) {
     case 'p': key = "PORT"; break;
@@ -147,6 +157,7 @@ int cmd_serve(int argc, char **argv) {
     case 'm': key = "MODEL_PATH"; break;
     case 'd': key = "DEMO_DATA_PATH"; break;
     case 't': key = "SERVE_THREADS"; break;
+    case 's': key = "STORE_PATH"; break;
     case 'e': dotenv = optarg; break;
     case 'h': usage(stdout); return EXIT_OK;
     default: usage(stderr); return EXIT_USAGE;
@@ -177,6 +188,43 @@ int cmd_serve(int argc, char **argv) {
     return EXIT_USAGE;
   }
   srv_snapshot_publish(snap);
+
+  /* the durable store of interactions (its folder is created when missing) */
+  char store_dir[PATH_MAX];
+  snprintf(store_dir, sizeof store_dir, "%s", cfg.store_path);
+  char *slash = strrchr(store_dir, '/');
+  if (slash && slash != store_dir) {
+    *slash = '\0';
+    if (mkdirs(store_dir)) {
+      srv_snapshot_publish(NULL);
+      fprintf(stderr, "reco serve: cannot create %s: %s\n", store_dir, strerror(errno));
+      return EXIT_FAIL;
+    }
+  }
+  reco_store *store;
+  if ((rc = store_open(cfg.store_path, (size_t)cfg.store_queue, &store))) {
+    srv_snapshot_publish(NULL);
+    return cli_fail("serve: opening the store", rc);
+  }
+  int64_t n_stored = 0, n_clicks = 0, n_purchases = 0;
+  store_counts(store, &n_stored, &n_clicks, &n_purchases);
+  atomic_store(&srv_n_interactions, n_stored);
+  atomic_store(&srv_n_clicks, n_clicks);
+  atomic_store(&srv_n_purchases, n_purchases);
+  srv_clicks_at_start = n_clicks, srv_purchases_at_start = n_purchases;
+  srv_started_at = (double)reco__wall_ms() / 1e3;
+  srv_store = store;
+  /* the users' recent histories, replayed from the store (each user keeps the newest) */
+  double t_replay = reco__now();
+  if ((rc = store_scan(store, replay_row, NULL))) {
+    srv_store = NULL;
+    store_close(store);
+    srv_snapshot_publish(NULL);
+    return cli_fail("serve: reading the store", rc);
+  }
+  fprintf(stderr, "reco serve: store %s (schema v%d, %lld interactions, replayed in %.2f s)\n", cfg.store_path,
+          store_schema_version(store), (long long)n_stored, reco__now() - t_replay);
+
   /* scoring runs on the HTTP threads: one BLAS thread each, no nested pools */
   openblas_set_num_threads(1);
   reco_set_threads(1);
@@ -192,6 +240,8 @@ int cmd_serve(int argc, char **argv) {
   srv_server *sv;
   if ((rc = srv_start(&cfg, &sv, msg, sizeof msg))) {
     srv_snapshot_publish(NULL);
+    srv_store = NULL;
+    store_close(store);
     fprintf(stderr, "reco serve: %s\n", msg);
     return EXIT_FAIL;
   }
@@ -229,6 +279,9 @@ int cmd_serve(int argc, char **argv) {
   }
   fprintf(stderr, "reco serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   srv_stop(sv);
+  srv_store = NULL;
+  store_close(store); /* commits whatever is still queued */
+  srv_live_free();
   srv_snapshot_publish(NULL);
   return EXIT_OK;
 }

@@ -93,6 +93,10 @@ struct reco_model {
   void *state;       /* the algorithm's own */
 };
 
+/* als/ials (als.c): the user's factor vector, trained or folded in from v's history, into out
+ * (RECO_FACTORS_MAX + 1 floats); returns k, or RECO_EINVAL for another algorithm. */
+int reco__als_user_vector(const reco_model *m, const reco_user_view *v, float *out);
+
 /* ---- the table ---- */
 const reco_algo *reco__algo_find(const char *name);
 const reco_algo *const *reco__algo_list(size_t *n);

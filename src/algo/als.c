@@ -666,6 +666,19 @@ static void als_fold_in(const reco_model *m, const reco_user_view *v, float *x) 
   fold_pcg(&fs, scr + 4 * fs.d, x, scr);
 }
 
+/* The user's factor vector: the trained row for a known user, else the fold-in of the view's
+ * history (what score() uses). out has room for RECO_FACTORS_MAX + 1 floats; returns k, or
+ * RECO_EINVAL when m is not an als/ials model. */
+int reco__als_user_vector(const reco_model *m, const reco_user_view *v, float *out) {
+  if (!m || !m->algo || !m->state || (strcmp(m->algo->name, "als") && strcmp(m->algo->name, "ials")))
+    return reco__seterr(RECO_EINVAL, "not a factor model of als/ials");
+  const als_state *s = m->state;
+  int k = s->f.k;
+  if (v->user >= 0 && v->user < m->n_users) memcpy(out, s->f.U + (size_t)v->user * k, (size_t)k * sizeof *out);
+  else als_fold_in(m, v, out);
+  return k;
+}
+
 /* ---- scoring ---- */
 
 static float als_predict(const reco_model *m, int32_t u, int32_t i) {
@@ -709,9 +722,15 @@ static int als_explain(const reco_model *m, const reco_user_view *v, int32_t ite
   memset(fi, 0, sizeof fi);
   feat_axpy(&fs, item, 1.0f, fi);
   fold_pcg(&fs, fi, z, scr);
-  reco_topk h;
-  int rc = reco__topk_init(&h, k);
-  if (rc) return rc;
+  /* a small heap lives on the stack, so that the recommend pipeline's reasons allocate nothing */
+  float h_score[16];
+  int32_t h_id[16];
+  reco_topk h = {.k = k, .n = 0, .score = h_score, .id = h_id};
+  bool owned = k > 16;
+  if (owned) {
+    int rc = reco__topk_init(&h, k);
+    if (rc) return rc;
+  }
   for (size_t x = 0; x < v->n; x++) {
     int32_t j;
     if (!fold_item(&fs, x, &j)) continue;
@@ -724,7 +743,7 @@ static int als_explain(const reco_model *m, const reco_user_view *v, int32_t ite
     out_items[j] = h.id[j];
     if (out_weights) out_weights[j] = h.score[j];
   }
-  reco__topk_free(&h);
+  if (owned) reco__topk_free(&h);
   return n;
 }
 

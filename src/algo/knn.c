@@ -758,13 +758,13 @@ static int itemknn_similar(const reco_model *m, int32_t item, int k, int32_t *ou
   return (int)n;
 }
 
-static int finish_explain(reco_topk *h, int32_t *out_items, float *out_weights) {
+static int finish_explain(reco_topk *h, int32_t *out_items, float *out_weights, bool owned) {
   int n = reco__topk_sort(h);
   for (int j = 0; j < n; j++) {
     out_items[j] = h->id[j];
     if (out_weights) out_weights[j] = h->score[j];
   }
-  reco__topk_free(h);
+  if (owned) reco__topk_free(h);
   return n;
 }
 
@@ -774,9 +774,15 @@ static int itemknn_explain(const reco_model *m, const reco_user_view *v, int32_t
   const knn_state *s = m->state;
   if (item < 0 || item >= m->n_items) return reco__seterr(RECO_ENOTFOUND, "item %d is unknown to the model", item);
   if (k <= 0) return 0;
-  reco_topk h;
-  int rc = reco__topk_init(&h, k);
-  if (rc) return rc;
+  /* a small heap lives on the stack, so that the recommend pipeline's reasons allocate nothing */
+  float h_score[16];
+  int32_t h_id[16];
+  reco_topk h = {.k = k, .n = 0, .score = h_score, .id = h_id};
+  bool owned = k > 16;
+  if (owned) {
+    int rc = reco__topk_init(&h, k);
+    if (rc) return rc;
+  }
   for (size_t x = 0; x < v->n; x++) {
     int32_t j = v->items[x];
     if (j < 0 || j >= m->n_items) continue;
@@ -786,7 +792,7 @@ static int itemknn_explain(const reco_model *m, const reco_user_view *v, int32_t
         break;
       }
   }
-  return finish_explain(&h, out_items, out_weights);
+  return finish_explain(&h, out_items, out_weights, owned);
 }
 
 /*
@@ -911,7 +917,7 @@ static int userknn_explain(const reco_model *m, const reco_user_view *v, int32_t
     reco__free(nb);
     reco__free(ns);
   }
-  return rc ? rc : finish_explain(&h, out_items, out_weights);
+  return rc ? rc : finish_explain(&h, out_items, out_weights, true);
 }
 
 /* ---- save / load ---- */

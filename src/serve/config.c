@@ -27,6 +27,9 @@ void srv_config_defaults(srv_config *c) {
   c->conn_timeout_s = 30;
   c->max_body = 1u << 20;
   c->protected_mode = true;
+  snprintf(c->store_path, sizeof c->store_path, "./data/reco.db");
+  c->store_queue = 65536;
+  snprintf(c->exp_variants, sizeof c->exp_variants, "control,treatment");
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -63,11 +66,22 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("MAX_CONNECTIONS", conn_limit, 1, 1000000)
   INT_SETTING("CONNECTION_TIMEOUT", conn_timeout_s, 1, 86400)
   INT_SETTING("MAX_BODY_BYTES", max_body, 64, 1L << 30)
+  INT_SETTING("STORE_QUEUE", store_queue, 1, 1 << 24)
 #undef INT_SETTING
   if (!strcmp(key, "HOST")) return copy_str(c->host, sizeof c->host, key, v, msg, msg_len);
   if (!strcmp(key, "MODEL_PATH")) return copy_str(c->model_path, sizeof c->model_path, key, v, msg, msg_len);
   if (!strcmp(key, "DEMO_DATA_PATH")) return copy_str(c->data_dir, sizeof c->data_dir, key, v, msg, msg_len);
   if (!strcmp(key, "DEFAULT_ALGORITHM")) return copy_str(c->default_algo, sizeof c->default_algo, key, v, msg, msg_len);
+  if (!strcmp(key, "STORE_PATH")) return copy_str(c->store_path, sizeof c->store_path, key, v, msg, msg_len);
+  if (!strcmp(key, "EXPERIMENT_VARIANTS")) {
+    char names[16][64];
+    double upper[16];
+    if (!srv_variants_parse(v, names, upper, 16)) {
+      snprintf(msg, msg_len, "EXPERIMENT_VARIANTS: expected 'a,b' or 'a:20,b:80' (at most 16 names of < 64 bytes), got '%s'", v);
+      return RECO_EINVAL;
+    }
+    return copy_str(c->exp_variants, sizeof c->exp_variants, key, v, msg, msg_len);
+  }
   if (!strcmp(key, "API_KEYS")) return copy_str(c->api_keys, sizeof c->api_keys, key, v, msg, msg_len);
   if (!strcmp(key, "PROTECTED_MODE")) {
     if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) c->protected_mode = true;
@@ -84,7 +98,8 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
 
 static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PATH", "DEFAULT_ALGORITHM",
                                      "RECOMMENDATION_LIMIT", "SERVE_THREADS", "MAX_CONNECTIONS",
-                                     "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "API_KEYS", "PROTECTED_MODE"};
+                                     "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "API_KEYS", "PROTECTED_MODE",
+                                     "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

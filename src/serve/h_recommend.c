@@ -4,8 +4,10 @@
  *
  * Path of a request: validate every field (a 400 names the field), take a reference on the
  * current snapshot, resolve the algorithm (seed or engine name), build the user view from the
- * catalogue's history (a user the catalogue does not know and the model does not know is cold:
- * the popularity model answers, never an error), score every item once, then one pass that
+ * catalogue's history followed by the interactions acknowledged since start-up (live.c; models
+ * fold them in, so a new user's list changes after their first interactions); a user with
+ * neither, unknown to the model, is cold: the popularity model answers, never an error), score
+ * every item once, then one pass that
  * keeps the best `limit` items passing the exclusions and filters. A filter is evaluated only
  * for an item that would enter the heap, so filters cost nothing for items that lose anyway.
  *
@@ -113,6 +115,22 @@ static inline bool passes(const srv_snapshot *s, const rec_args *a, int32_t ci) 
   return s->cats_fit ? (s->f_cats[ci] & a->cat_mask) != 0 : shown_category(s, a, ci) >= 0;
 }
 
+/* The user's live history (live.c) resolved to catalogue items of this snapshot. */
+typedef struct live_hist {
+  const srv_snapshot *s;
+  int32_t ci[SRV_LIVE_HIST];
+  float val[SRV_LIVE_HIST];
+  size_t n;
+} live_hist;
+
+static void on_live(void *arg, const char *item, float value) {
+  live_hist *lh = arg;
+  int32_t ci = lh->s->ids ? reco__idmap_get(lh->s->ids, item, strlen(item)) : -1;
+  if (ci < 0 || ci >= lh->s->n_items || lh->n == SRV_LIVE_HIST) return;
+  lh->ci[lh->n] = ci;
+  lh->val[lh->n++] = value;
+}
+
 static void write_item_meta(srv_buf *b, const srv_snapshot *s, int32_t ci, int32_t cat) {
   const srv_item *it = &s->items[ci];
   srv_buf_puts(b, ",\"metadata\":{\"title\":");
@@ -173,6 +191,9 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   int32_t cu = s->cat ? reco__idmap_get(s->cat->users, a.user, ul) : -1;
   if (s->cat && cu >= s->cat->n_users) cu = -1;
   size_t n_raw = cu >= 0 ? (size_t)(s->cat->uptr[cu + 1] - s->cat->uptr[cu]) : 0;
+  /* interactions acknowledged since start-up (after the catalogue's history) */
+  live_hist lh = {.s = s};
+  srv_live_history(a.user, ul, on_live, &lh);
   const srv_model *sm = &s->models[mk];
   int32_t mu = -1;
   if (sm->m->user_ids) {
@@ -181,12 +202,12 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
     mu = cu;
   }
   if (mu >= sm->m->n_users) mu = -1;
-  bool cold = mu < 0 && n_raw == 0;
+  bool cold = mu < 0 && n_raw == 0 && lh.n == 0;
   if (cold && s->popular >= 0) sm = &s->models[s->popular];
   const reco_model *m = sm->m;
   if (cold) mu = -1;
 
-  srv_scratch *sc = srv_scratch_get(s->max_model_items, n_raw ? n_raw : 1);
+  srv_scratch *sc = srv_scratch_get(s->max_model_items, n_raw + lh.n ? n_raw + lh.n : 1);
   if (!sc) {
     st = srv_error(rs, 503, "unavailable", NULL, "out of memory");
     goto out;
@@ -199,6 +220,13 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
     sc->hist[n_hist] = mi;
     sc->hist_val[n_hist++] = s->cat->uval ? s->cat->uval[q] : 1.0f;
     sc->mark[mi] = sc->epoch; /* seen items are not recommended again */
+  }
+  for (size_t p = 0; p < lh.n; p++) {
+    int32_t mi = srv_c2m(sm, lh.ci[p]);
+    if (mi < 0) continue;
+    sc->hist[n_hist] = mi;
+    sc->hist_val[n_hist++] = lh.val[p];
+    sc->mark[mi] = sc->epoch;
   }
   if (a.exclude) {
     size_t k;

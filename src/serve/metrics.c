@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stdatomic.h>
+#include <string.h>
 
 #include "serve.h"
 
@@ -70,4 +71,35 @@ void srv_metrics_render(srv_buf *b) {
                   "# TYPE reco_http_request_duration_seconds histogram\n");
   for (int k = 0; k < n; k++) render_hist(b, routes[k].name, &g_stats[k]);
   render_hist(b, "unmatched", &g_stats[MAX_ROUTES]);
+}
+
+bool srv_metrics_route(const char *name, uint64_t *n_ok, uint64_t *n_all, double *avg_ms, const double *qs, double *q_ms,
+                       int nq) {
+  int n, k;
+  const srv_route *routes = srv_routes(&n);
+  for (k = 0; k < n && k < MAX_ROUTES; k++)
+    if (!strcmp(routes[k].name, name)) break;
+  if (k == n || k == MAX_ROUTES) return false;
+  route_stats *r = &g_stats[k];
+  uint64_t cnt[SRV_LAT_BUCKETS], total = 0;
+  for (int b = 0; b < SRV_LAT_BUCKETS; b++) total += cnt[b] = atomic_load_explicit(&r->buckets[b], memory_order_relaxed);
+  *n_ok = atomic_load_explicit(&r->by_class[2], memory_order_relaxed);
+  *n_all = total;
+  *avg_ms = total ? (double)atomic_load_explicit(&r->sum_ns, memory_order_relaxed) / 1e6 / (double)total : 0.0;
+  /* quantile q: the bucket holding rank q*total, linear inside it (as Prometheus's
+   * histogram_quantile); the +Inf bucket reports its lower bound */
+  for (int j = 0; j < nq; j++) {
+    q_ms[j] = 0;
+    if (!total) continue;
+    double rank = qs[j] * (double)total, cum = 0;
+    for (int b = 0; b < SRV_LAT_BUCKETS; b++) {
+      if (cum + (double)cnt[b] >= rank && cnt[b]) {
+        double lo = b ? srv_lat_bounds[b - 1] : 0.0, hi = srv_lat_bounds[b];
+        q_ms[j] = 1e3 * (isinf(hi) ? lo : lo + (hi - lo) * (rank - cum) / (double)cnt[b]);
+        break;
+      }
+      cum += (double)cnt[b];
+    }
+  }
+  return true;
 }

@@ -10,11 +10,23 @@
 static const srv_route k_routes[] = {
     {"POST", "/api/v1/recommend", srv_h_recommend, "recommend"},
     {"POST", "/api/v1/similar", srv_h_similar, "similar"},
+    {"POST", "/api/v1/interaction", srv_h_interaction, "interaction"},
+    {"GET", "/api/v1/user/:userId/profile", srv_h_profile, "profile"},
+    {"POST", "/api/v1/experiment/assign", srv_h_assign, "experiment_assign"},
     {"GET", "/api/v1/models", srv_h_models, "models"},
+    {"GET", "/api/v1/stats", srv_h_stats, "stats"},
     {"GET", "/healthz", srv_h_healthz, "healthz"},
     {"GET", "/readyz", srv_h_readyz, "readyz"},
     {"GET", "/metrics", srv_h_metrics, "metrics"},
 };
+
+const char *srv_param(const srv_req *rq, const char *name) {
+  size_t nl = strlen(name);
+  for (int k = 0; k < rq->n_params; k++)
+    if (!strncmp(rq->params[k].name, name, nl) && (rq->params[k].name[nl] == '/' || !rq->params[k].name[nl]))
+      return rq->params[k].value;
+  return NULL;
+}
 
 const srv_route *srv_routes(int *n) {
   *n = (int)(sizeof k_routes / sizeof *k_routes);

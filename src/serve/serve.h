@@ -11,6 +11,8 @@
  *   routes.c      the route table (method, pattern with :params, handler), like Redis's commands
  *   server.c      libmicrohttpd wiring: connections, bodies, limits, dispatch, errors
  *   h_*.c         one handler file per resource
+ *   live.c        the real-time state applied after an interaction's ack: each user's recent
+ *                 history (bounded) and the click/purchase counters of /stats
  */
 #ifndef RECO_SERVE_H
 #define RECO_SERVE_H
@@ -38,6 +40,9 @@ typedef struct srv_config {
   size_t max_body;         /* MAX_BODY_BYTES, default 1 MiB */
   char api_keys[1024];     /* API_KEYS, comma-separated; empty = none */
   bool protected_mode;     /* PROTECTED_MODE, default yes: without API keys, loopback clients only */
+  char store_path[1024];   /* STORE_PATH, the SQLite store of interactions, default ./data/reco.db */
+  int store_queue;         /* STORE_QUEUE, pending durable writes before 503, default 65536 */
+  char exp_variants[512];  /* EXPERIMENT_VARIANTS, "control,treatment" or "a:20,b:80" (weights) */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -133,6 +138,32 @@ extern const double srv_lat_bounds[SRV_LAT_BUCKETS]; /* seconds, upper bounds; l
 void srv_metrics_observe(int route, int status, double seconds);
 /* Prometheus text of every counter into b. */
 void srv_metrics_render(srv_buf *b);
+/* One route's (by name) 2xx count, request count, mean latency and quantiles q[0..nq) (ms,
+ * interpolated inside the histogram's buckets). Returns false for an unknown route. */
+bool srv_metrics_route(const char *name, uint64_t *n_ok, uint64_t *n_all, double *avg_ms, const double *qs, double *q_ms,
+                       int nq);
+
+/* ---- the store and the real-time state (live.c) ---- */
+struct reco_store;
+extern struct reco_store *srv_store; /* set by cmd/reco/serve.c before srv_start; NULL = none */
+#define SRV_LIVE_HIST 200            /* recent interactions kept in memory per user */
+#define SRV_LIVE_USERS 1000000       /* users tracked in memory; beyond, only the store has them */
+/* Appends an acknowledged interaction to the user's in-memory history (negative feedback is
+ * not history: it is only counted). */
+void srv_live_add(const char *user, size_t user_len, const char *item, float value, const char *type);
+/* The same without counting (the start-up replay of the store). */
+void srv_live_restore(const char *user, size_t user_len, const char *item, float value, const char *type);
+/* Copies the user's history, oldest first, at most cap entries (item ids as the caller's
+ * callback sees them). Returns the count. */
+typedef void (*srv_live_fn)(void *ctx, const char *item, float value);
+size_t srv_live_history(const char *user, size_t user_len, srv_live_fn fn, void *ctx);
+/* Counters for /stats, seeded from the store at start-up. */
+extern atomic_int_fast64_t srv_n_interactions, srv_n_clicks, srv_n_purchases;
+/* the stored clicks/purchases at start-up: rates are over this run (recommendations served are
+ * counted since start-up too) */
+extern int64_t srv_clicks_at_start, srv_purchases_at_start;
+extern double srv_started_at; /* wall clock seconds when the service started */
+void srv_live_free(void);
 
 /* ---- requests, routes and handlers (routes.c, server.c, h_*.c) ---- */
 #define SRV_MAX_PARAMS 4
@@ -155,6 +186,7 @@ typedef struct srv_req {
 typedef struct srv_resp {
   srv_buf body;
   const char *content_type;
+  int retry_after_s; /* > 0: a Retry-After header (503 when a queue is full) */
 } srv_resp;
 typedef int (*srv_handler)(srv_req *rq, srv_resp *rs);
 
@@ -188,6 +220,17 @@ int srv_h_models(srv_req *rq, srv_resp *rs);
 int srv_h_healthz(srv_req *rq, srv_resp *rs);
 int srv_h_readyz(srv_req *rq, srv_resp *rs);
 int srv_h_metrics(srv_req *rq, srv_resp *rs);
+int srv_h_interaction(srv_req *rq, srv_resp *rs);
+int srv_h_profile(srv_req *rq, srv_resp *rs);
+int srv_h_assign(srv_req *rq, srv_resp *rs);
+int srv_h_stats(srv_req *rq, srv_resp *rs);
+/* The path parameter named name, or NULL. */
+const char *srv_param(const srv_req *rq, const char *name);
+/* FNV-1a 32-bit over a then b (the experiment bucket hash, as GrowthBook's). */
+uint32_t srv_fnv1a32(const char *a, const char *b);
+/* EXPERIMENT_VARIANTS: "a,b" or "a:20,b:80" -> names and cumulative upper bounds in (0, 1];
+ * returns the count, 0 when malformed. */
+int srv_variants_parse(const char *spec, char names[][64], double *upper, int max);
 
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;

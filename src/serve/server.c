@@ -95,6 +95,11 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, srv_resp *r
   }
   rs->body.p = NULL; /* MHD owns it now */
   MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rs->content_type ? rs->content_type : "application/json");
+  if (rs->retry_after_s > 0) {
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", rs->retry_after_s);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+  }
   enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
   MHD_destroy_response(r);
   return ok;

@@ -26,6 +26,18 @@ grep -q "v2" "$T/out" && ok "list shows v2" || bad "list: $(cat "$T/out")"
 user=$(sed -n 2p "$T/d/interactions.csv" | cut -d, -f1)
 expect "recommend known user" 0 "$RECO" recommend --model "$T/m/popular/v2.reco" --data "$T/d" --user "$user" --k 5 --json
 grep -q '"itemId"' "$T/out" && ok "recommend returns items" || bad "recommend output: $(cat "$T/out")"
+# pagination through the pipeline: two pages of 5 are the list of 10, in order
+ids() { grep -o '"itemId": "[^"]*"' "$T/out" | tr '\n' ' '; }
+expect "recommend page of 10" 0 "$RECO" recommend --model "$T/m/popular/v2.reco" --data "$T/d" --user "$user" --k 10 --json
+all=$(ids)
+expect "recommend page 1" 0 "$RECO" recommend --model "$T/m/popular/v2.reco" --data "$T/d" --user "$user" --k 5 --json
+p1=$(ids)
+expect "recommend page 2" 0 "$RECO" recommend --model "$T/m/popular/v2.reco" --data "$T/d" --user "$user" --k 5 --offset 5 --json
+p2=$(ids)
+[ "$p1$p2" = "$all" ] && ok "pages concatenate to the list" || bad "pages: '$p1' + '$p2' != '$all'"
+expect "recommend with diversity" 0 "$RECO" recommend --model "$T/m/popular/v2.reco" --data "$T/d" --user "$user" --k 5 --diversity 0.5
+expect "recommend unknown category" 1 "$RECO" recommend --model "$T/m/popular/v2.reco" --data "$T/d" --user "$user" --category no_such_category
+expect "diversity needs data" 2 "$RECO" recommend --model "$T/m/popular/v2.reco" --user "$user" --diversity 0.5
 item=$(sed -n 2p "$T/d/interactions.csv" | cut -d, -f2)
 expect "recommend new user from history" 0 "$RECO" recommend --model "$T/m/popular/v2.reco" --history "$item" --k 3
 expect "recommend unknown history item" 1 "$RECO" recommend --model "$T/m/popular/v2.reco" --history no_such_item

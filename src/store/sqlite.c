@@ -1,0 +1,469 @@
+/*
+ * sqlite.c - the SQLite store: schema and migrations, the group-committing writer thread, and
+ * pooled read connections.
+ *
+ * Invariants of the write path (a job is one interaction or one experiment assignment):
+ *
+ *   1. A job is acknowledged (store_append / store_assign return 0) only after the COMMIT of
+ *      the transaction that wrote it has returned SQLITE_OK with journal_mode=WAL and
+ *      synchronous=FULL: the WAL is fsynced, so a crash (SIGKILL, power loss) after the ack
+ *      cannot lose it.
+ *   2. Exactly one thread (writer_main) holds the write connection. Producers never touch it;
+ *      they enqueue a pointer to a job on their own stack and wait on the job's own condition
+ *      variable until the writer sets job->done (under s->mu). The job outlives the wait.
+ *   3. The queue is bounded by queue_cap. A producer that finds it full does not wait: it gets
+ *      RECO_ELIMIT at once (the HTTP layer answers 503 + Retry-After).
+ *   4. Group commit: the writer takes every job queued at the moment it wakes and writes them
+ *      all in one BEGIN IMMEDIATE..COMMIT, so one fsync covers the batch. Jobs enqueued while a
+ *      batch is being written wait for the next batch.
+ *   5. If any statement of a batch fails, the batch is rolled back and every job in it is
+ *      re-run in its own transaction, so one bad record cannot fail its neighbours and no job is
+ *      acknowledged for a rolled-back write.
+ *   6. Idempotency: interactions.idempotency_key is UNIQUE. An insert that conflicts stores
+ *      nothing and the job reports the id of the row that holds the key (also within a batch).
+ *   7. Assignments are INSERT OR IGNORE then SELECT: the first variant stored for
+ *      (experiment, user) is the one every later call returns, across restarts.
+ *   8. store_close lets the writer drain the queue and commit before it exits; a job enqueued
+ *      after close has begun is refused with RECO_ESTATE.
+ *
+ * States of a job: QUEUED (store_append, under mu) -> TAKEN (writer_main swaps the queue out)
+ * -> WRITTEN (run_job inside the transaction) -> DONE (writer_main after COMMIT or after the
+ * rollback-and-retry of invariant 5, signals job->cv).
+ *
+ * Reads: READ_CONNS connections opened read-only, each behind its own mutex, picked round robin.
+ * In WAL mode a reader sees the last committed transaction and never blocks the writer.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/base.h"
+#include "store.h"
+
+#define READ_CONNS 8
+
+enum { JOB_INTERACTION, JOB_ASSIGN };
+
+typedef struct store_job {
+  int kind;
+  const store_interaction *rec;
+  const char *experiment, *user, *variant;
+  double bucket;
+  /* results */
+  int rc;
+  int64_t id;
+  bool dup;
+  char variant_out[128];
+  double bucket_out;
+  bool done;
+  pthread_cond_t cv;
+} store_job;
+
+typedef struct read_conn {
+  pthread_mutex_t mu;
+  sqlite3 *db;
+} read_conn;
+
+struct reco_store {
+  sqlite3 *wdb;
+  sqlite3_stmt *ins, *by_key, *asg_ins, *asg_get;
+  pthread_t writer;
+  pthread_mutex_t mu;
+  pthread_cond_t wake;
+  store_job **ring, **batch; /* batch: the writer's copy of the jobs it took */
+  size_t cap, head, count;
+  bool stopping;
+  int version;
+  read_conn rd[READ_CONNS];
+  atomic_uint next_rd;
+  atomic_llong n_commits, n_jobs; /* transactions committed by the writer, jobs in them */
+};
+
+/* Migration k moves the schema from version k to k + 1; each runs in one transaction. */
+static const char *const k_migrations[] = {
+    "CREATE TABLE interactions(id INTEGER PRIMARY KEY, user TEXT NOT NULL, item TEXT NOT NULL,"
+    " type TEXT NOT NULL, value REAL, ts INTEGER NOT NULL, session TEXT, position INTEGER, context TEXT,"
+    " idempotency_key TEXT UNIQUE);"
+    "CREATE INDEX interactions_user ON interactions(user, id);"
+    "CREATE TABLE experiment_assignments(experiment TEXT NOT NULL, user TEXT NOT NULL, variant TEXT NOT NULL,"
+    " bucket REAL NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY(experiment, user)) WITHOUT ROWID;",
+};
+#define N_MIGRATIONS ((int)(sizeof k_migrations / sizeof *k_migrations))
+
+static int db_err(sqlite3 *db, const char *what) {
+  return reco__seterr(RECO_EIO, "store: %s: %s", what, db ? sqlite3_errmsg(db) : "cannot open");
+}
+
+static int exec(sqlite3 *db, const char *sql) {
+  char *err = NULL;
+  if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+    int rc = reco__seterr(RECO_EIO, "store: %s: %s", sql, err ? err : "?");
+    sqlite3_free(err);
+    return rc;
+  }
+  return 0;
+}
+
+static int64_t now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static int migrate(reco_store *s) {
+  int rc;
+  if ((rc = exec(s->wdb, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)"))) return rc;
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(s->wdb, "SELECT max(version) FROM schema_version", -1, &q, NULL)) return db_err(s->wdb, "schema");
+  int v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : 0;
+  sqlite3_finalize(q);
+  if (v > N_MIGRATIONS) return reco__seterr(RECO_EVERSION, "store: schema version %d is newer than this program (%d)", v, N_MIGRATIONS);
+  for (; v < N_MIGRATIONS; v++) {
+    char bump[96];
+    snprintf(bump, sizeof bump, "INSERT INTO schema_version(version) VALUES(%d)", v + 1);
+    if ((rc = exec(s->wdb, "BEGIN IMMEDIATE"))) return rc;
+    if ((rc = exec(s->wdb, k_migrations[v])) || (rc = exec(s->wdb, bump))) {
+      exec(s->wdb, "ROLLBACK");
+      return rc;
+    }
+    if ((rc = exec(s->wdb, "COMMIT"))) return rc;
+  }
+  s->version = v;
+  return 0;
+}
+
+static void bind_text(sqlite3_stmt *q, int k, const char *v) {
+  if (v) sqlite3_bind_text(q, k, v, -1, SQLITE_TRANSIENT);
+  else sqlite3_bind_null(q, k);
+}
+
+/* Invariants 6 and 7: one job's statements inside the current transaction. */
+static int run_job(reco_store *s, store_job *j) {
+  int rc = 0;
+  if (j->kind == JOB_INTERACTION) {
+    const store_interaction *r = j->rec;
+    sqlite3_stmt *q = s->ins;
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    bind_text(q, 1, r->user);
+    bind_text(q, 2, r->item);
+    bind_text(q, 3, r->type);
+    if (r->has_value) sqlite3_bind_double(q, 4, r->value);
+    sqlite3_bind_int64(q, 5, r->ts_ms);
+    bind_text(q, 6, r->session);
+    if (r->has_position) sqlite3_bind_int64(q, 7, r->position);
+    bind_text(q, 8, r->context_json);
+    bind_text(q, 9, r->idem_key);
+    int st = sqlite3_step(q);
+    if (st != SQLITE_DONE) return db_err(s->wdb, "insert interaction");
+    if (sqlite3_changes(s->wdb) == 1) {
+      j->id = sqlite3_last_insert_rowid(s->wdb);
+      j->dup = false;
+      return 0;
+    }
+    /* the key was there already: report its row */
+    q = s->by_key;
+    sqlite3_reset(q);
+    bind_text(q, 1, r->idem_key);
+    if (sqlite3_step(q) != SQLITE_ROW) return db_err(s->wdb, "idempotency lookup");
+    j->id = sqlite3_column_int64(q, 0);
+    j->dup = true;
+    sqlite3_reset(q);
+    return 0;
+  }
+  sqlite3_stmt *q = s->asg_ins;
+  sqlite3_reset(q);
+  bind_text(q, 1, j->experiment);
+  bind_text(q, 2, j->user);
+  bind_text(q, 3, j->variant);
+  sqlite3_bind_double(q, 4, j->bucket);
+  sqlite3_bind_int64(q, 5, now_ms());
+  if (sqlite3_step(q) != SQLITE_DONE) return db_err(s->wdb, "insert assignment");
+  q = s->asg_get;
+  sqlite3_reset(q);
+  bind_text(q, 1, j->experiment);
+  bind_text(q, 2, j->user);
+  if (sqlite3_step(q) != SQLITE_ROW) rc = db_err(s->wdb, "read assignment");
+  else {
+    snprintf(j->variant_out, sizeof j->variant_out, "%s", (const char *)sqlite3_column_text(q, 0));
+    j->bucket_out = sqlite3_column_double(q, 1);
+  }
+  sqlite3_reset(q);
+  return rc;
+}
+
+/* Writes jobs[0..n) in one transaction (invariant 4); on failure, one by one (invariant 5). */
+static void write_batch(reco_store *s, store_job **jobs, size_t n) {
+  int rc = exec(s->wdb, "BEGIN IMMEDIATE");
+  for (size_t k = 0; !rc && k < n; k++) rc = jobs[k]->rc = run_job(s, jobs[k]);
+  if (!rc) rc = exec(s->wdb, "COMMIT");
+  if (!rc) {
+    atomic_fetch_add(&s->n_commits, 1);
+    atomic_fetch_add(&s->n_jobs, (long long)n);
+    return;
+  }
+  exec(s->wdb, "ROLLBACK");
+  for (size_t k = 0; k < n; k++) {
+    int r = exec(s->wdb, "BEGIN IMMEDIATE");
+    if (!r) r = run_job(s, jobs[k]);
+    if (!r) r = exec(s->wdb, "COMMIT");
+    if (r) exec(s->wdb, "ROLLBACK");
+    jobs[k]->rc = r;
+  }
+}
+
+static void *writer_main(void *arg) {
+  reco_store *s = arg;
+  store_job **batch = s->batch;
+  pthread_mutex_lock(&s->mu);
+  for (;;) {
+    while (!s->count && !s->stopping) pthread_cond_wait(&s->wake, &s->mu);
+    if (!s->count) break; /* stopping and drained (invariant 8) */
+    size_t n = 0;
+    while (s->count) {
+      batch[n++] = s->ring[s->head];
+      s->head = (s->head + 1) % s->cap;
+      s->count--;
+    }
+    pthread_mutex_unlock(&s->mu);
+    write_batch(s, batch, n);
+    pthread_mutex_lock(&s->mu);
+    for (size_t k = 0; k < n; k++) {
+      batch[k]->done = true;
+      pthread_cond_signal(&batch[k]->cv);
+    }
+  }
+  pthread_mutex_unlock(&s->mu);
+  return NULL;
+}
+
+/* Queues j and waits until it is DONE (invariants 2 and 3). */
+static int submit(reco_store *s, store_job *j) {
+  pthread_cond_init(&j->cv, NULL);
+  j->done = false;
+  j->rc = 0;
+  pthread_mutex_lock(&s->mu);
+  if (s->stopping || s->count == s->cap) {
+    bool full = !s->stopping;
+    pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&j->cv);
+    return full ? reco__seterr(RECO_ELIMIT, "store: the write queue is full (%zu records)", s->cap)
+                : reco__seterr(RECO_ESTATE, "store: closing");
+  }
+  s->ring[(s->head + s->count) % s->cap] = j;
+  s->count++;
+  pthread_cond_signal(&s->wake);
+  while (!j->done) pthread_cond_wait(&j->cv, &s->mu);
+  pthread_mutex_unlock(&s->mu);
+  pthread_cond_destroy(&j->cv);
+  return j->rc;
+}
+
+int store_append(reco_store *s, const store_interaction *r, int64_t *id, bool *dup) {
+  if (!r->user || !r->item || !r->type) return reco__seterr(RECO_EINVAL, "store: user, item and type are required");
+  store_job j = {.kind = JOB_INTERACTION, .rec = r};
+  int rc = submit(s, &j);
+  if (!rc) {
+    *id = j.id;
+    if (dup) *dup = j.dup;
+  }
+  return rc;
+}
+
+int store_assign(reco_store *s, const char *experiment, const char *user, const char *proposed, double bucket,
+                 char *variant_out, size_t variant_cap, double *bucket_out) {
+  store_job j = {.kind = JOB_ASSIGN, .experiment = experiment, .user = user, .variant = proposed, .bucket = bucket};
+  int rc = submit(s, &j);
+  if (!rc) {
+    snprintf(variant_out, variant_cap, "%s", j.variant_out);
+    if (bucket_out) *bucket_out = j.bucket_out;
+  }
+  return rc;
+}
+
+static int open_conn(const char *path, int flags, sqlite3 **out) {
+  sqlite3 *db = NULL;
+  if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    int rc = db_err(db, path);
+    sqlite3_close(db);
+    return rc;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  *out = db;
+  return 0;
+}
+
+int store_open(const char *path, size_t queue_cap, reco_store **out) {
+  *out = NULL;
+  if (queue_cap == 0) queue_cap = STORE_QUEUE_DEFAULT;
+  reco_store *s = calloc(1, sizeof *s);
+  if (!s || !(s->ring = calloc(queue_cap, sizeof *s->ring)) || !(s->batch = calloc(queue_cap, sizeof *s->batch))) {
+    if (s) free(s->ring);
+    free(s);
+    return reco__seterr(RECO_ENOMEM, "store: out of memory");
+  }
+  s->cap = queue_cap;
+  pthread_mutex_init(&s->mu, NULL);
+  pthread_cond_init(&s->wake, NULL);
+  for (int k = 0; k < READ_CONNS; k++) pthread_mutex_init(&s->rd[k].mu, NULL);
+  int rc = open_conn(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &s->wdb);
+  if (!rc) rc = exec(s->wdb, "PRAGMA journal_mode=WAL");
+  if (!rc) rc = exec(s->wdb, "PRAGMA synchronous=FULL");
+  if (!rc) rc = migrate(s);
+  if (!rc &&
+      (sqlite3_prepare_v2(s->wdb,
+                          "INSERT INTO interactions(user,item,type,value,ts,session,position,context,idempotency_key)"
+                          " VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(idempotency_key) DO NOTHING",
+                          -1, &s->ins, NULL) ||
+       sqlite3_prepare_v2(s->wdb, "SELECT id FROM interactions WHERE idempotency_key=?", -1, &s->by_key, NULL) ||
+       sqlite3_prepare_v2(s->wdb,
+                          "INSERT OR IGNORE INTO experiment_assignments(experiment,user,variant,bucket,ts) VALUES(?,?,?,?,?)",
+                          -1, &s->asg_ins, NULL) ||
+       sqlite3_prepare_v2(s->wdb, "SELECT variant, bucket FROM experiment_assignments WHERE experiment=? AND user=?", -1,
+                          &s->asg_get, NULL)))
+    rc = db_err(s->wdb, "prepare");
+  for (int k = 0; !rc && k < READ_CONNS; k++) rc = open_conn(path, SQLITE_OPEN_READONLY, &s->rd[k].db);
+  if (!rc && pthread_create(&s->writer, NULL, writer_main, s)) rc = reco__seterr(RECO_ENOMEM, "store: cannot start the writer");
+  if (rc) {
+    s->writer = 0;
+    store_close(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+void store_close(reco_store *s) {
+  if (!s) return;
+  if (s->writer) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = true;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+  }
+  sqlite3_finalize(s->ins);
+  sqlite3_finalize(s->by_key);
+  sqlite3_finalize(s->asg_ins);
+  sqlite3_finalize(s->asg_get);
+  for (int k = 0; k < READ_CONNS; k++) {
+    sqlite3_close(s->rd[k].db);
+    pthread_mutex_destroy(&s->rd[k].mu);
+  }
+  sqlite3_close(s->wdb);
+  pthread_mutex_destroy(&s->mu);
+  pthread_cond_destroy(&s->wake);
+  free(s->ring);
+  free(s->batch);
+  free(s);
+}
+
+int store_schema_version(reco_store *s) { return s->version; }
+
+void store_commit_stats(reco_store *s, int64_t *commits, int64_t *jobs) {
+  *commits = atomic_load(&s->n_commits);
+  *jobs = atomic_load(&s->n_jobs);
+}
+
+static read_conn *rd_get(reco_store *s) {
+  read_conn *c = &s->rd[atomic_fetch_add_explicit(&s->next_rd, 1, memory_order_relaxed) % READ_CONNS];
+  pthread_mutex_lock(&c->mu);
+  return c;
+}
+
+static int rd_query(read_conn *c, const char *sql, sqlite3_stmt **q) {
+  /* cached per connection by SQLite's own statement cache would need sqlite3_prepare_v3
+   * persistence flags; these reads are not on the recommend hot path */
+  if (sqlite3_prepare_v2(c->db, sql, -1, q, NULL) != SQLITE_OK) return db_err(c->db, "prepare read");
+  return 0;
+}
+
+int store_user_summary_get(reco_store *s, const char *user, store_user_summary *out) {
+  memset(out, 0, sizeof *out);
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT count(*), min(ts), max(ts) FROM interactions WHERE user=?", &q);
+  if (!rc) {
+    sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) == SQLITE_ROW) {
+      out->n = sqlite3_column_int64(q, 0);
+      out->first_ts = sqlite3_column_int64(q, 1);
+      out->last_ts = sqlite3_column_int64(q, 2);
+    } else {
+      rc = db_err(c->db, "user summary");
+    }
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_user_recent(reco_store *s, const char *user, int max, store_row_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT item, type, value, ts FROM interactions WHERE user=? ORDER BY id DESC LIMIT ?", &q);
+  if (!rc) {
+    sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int(q, 2, max);
+    int st;
+    while ((st = sqlite3_step(q)) == SQLITE_ROW)
+      fn(ctx, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+         sqlite3_column_type(q, 2) == SQLITE_NULL ? 0.0 : sqlite3_column_double(q, 2), sqlite3_column_int64(q, 3));
+    if (st != SQLITE_DONE) rc = db_err(c->db, "user history");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_scan(reco_store *s, store_scan_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT user, item, type, value FROM interactions ORDER BY id", &q);
+  if (!rc) {
+    int st;
+    while ((st = sqlite3_step(q)) == SQLITE_ROW)
+      fn(ctx, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+         (const char *)sqlite3_column_text(q, 2), sqlite3_column_type(q, 3) == SQLITE_NULL ? 0.0 : sqlite3_column_double(q, 3));
+    if (st != SQLITE_DONE) rc = db_err(c->db, "scan");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_counts(reco_store *s, int64_t *total, int64_t *clicks, int64_t *purchases) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c,
+                    "SELECT count(*), coalesce(sum(type='click'),0), coalesce(sum(type='purchase'),0) FROM interactions",
+                    &q);
+  if (!rc) {
+    if (sqlite3_step(q) == SQLITE_ROW) {
+      *total = sqlite3_column_int64(q, 0);
+      *clicks = sqlite3_column_int64(q, 1);
+      *purchases = sqlite3_column_int64(q, 2);
+    } else {
+      rc = db_err(c->db, "counts");
+    }
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_check(reco_store *s, bool *ok) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "PRAGMA integrity_check", &q);
+  if (!rc) {
+    *ok = sqlite3_step(q) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}

@@ -1,0 +1,67 @@
+/*
+ * store.h - the durable store of interactions and experiment assignments (src/store/).
+ * SQLite is the embedded backend (sqlite.c); the write path's invariants are at the top of
+ * that file. Writes go through one writer thread that group-commits; reads use their own
+ * connections and never wait for the writer (WAL readers see the last committed state).
+ * Every fallible function returns 0 or a negative RECO_E* code (RECO_ELIMIT: the write queue is
+ * full, the caller answers 503 and the client retries).
+ */
+#ifndef RECO_STORE_H
+#define RECO_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct reco_store reco_store;
+
+/* One interaction. Strings are borrowed for the duration of the call; NULL = absent. */
+typedef struct store_interaction {
+  const char *user, *item, *type;
+  double value;      /* the rating, or the type's weight */
+  bool has_value;
+  int64_t ts_ms;
+  const char *session;
+  int64_t position;
+  bool has_position;
+  const char *context_json; /* the request's context object as JSON text */
+  const char *idem_key;     /* idempotency key: a second record with the same key stores nothing */
+} store_interaction;
+
+#define STORE_QUEUE_DEFAULT 65536
+
+/* Opens (creating and migrating) the database at path; queue_cap bounds the pending writes. */
+int store_open(const char *path, size_t queue_cap, reco_store **out);
+/* Stops the writer after it has committed everything queued, then closes. NULL is a no-op. */
+void store_close(reco_store *s);
+/* The schema version the file is at. */
+int store_schema_version(reco_store *s);
+/* Group transactions committed since open, and the jobs they held (jobs / commits = batch size). */
+void store_commit_stats(reco_store *s, int64_t *commits, int64_t *jobs);
+
+/* Appends r and returns once the transaction holding it has committed (fsynced). *id is the new
+ * row's id, or the first row's id when r->idem_key was seen before (*dup set). */
+int store_append(reco_store *s, const store_interaction *r, int64_t *id, bool *dup);
+/* The variant of user in experiment: the one stored, else `proposed` (with its bucket) is stored
+ * durably and returned. variant_out holds at least 128 bytes. */
+int store_assign(reco_store *s, const char *experiment, const char *user, const char *proposed, double bucket,
+                 char *variant_out, size_t variant_cap, double *bucket_out);
+
+/* ---- reads (read connections; never block on the writer) ---- */
+typedef struct store_user_summary {
+  int64_t n;                   /* interactions stored */
+  int64_t first_ts, last_ts;   /* ms; 0 when n == 0 */
+} store_user_summary;
+int store_user_summary_get(reco_store *s, const char *user, store_user_summary *out);
+/* The user's most recent interactions, newest first, at most max: fn per row. */
+typedef void (*store_row_fn)(void *ctx, const char *item, const char *type, double value, int64_t ts_ms);
+int store_user_recent(reco_store *s, const char *user, int max, store_row_fn fn, void *ctx);
+/* Every interaction in commit order (oldest first): fn(ctx, user, item, type, value). */
+typedef void (*store_scan_fn)(void *ctx, const char *user, const char *item, const char *type, double value);
+int store_scan(reco_store *s, store_scan_fn fn, void *ctx);
+/* Totals over the whole store (for the counters at start-up). */
+int store_counts(reco_store *s, int64_t *total, int64_t *clicks, int64_t *purchases);
+/* PRAGMA integrity_check == "ok" */
+int store_check(reco_store *s, bool *ok);
+
+#endif
