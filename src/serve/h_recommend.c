@@ -6,20 +6,24 @@
  * current snapshot, resolve the algorithm (seed or engine name), build the user view from the
  * catalogue's history followed by the interactions acknowledged since start-up (live.c; models
  * fold them in, so a new user's list changes after their first interactions); a user with
- * neither, unknown to the model, is cold: the popularity model answers, never an error), score
- * every item once, then one pass that
- * keeps the best `limit` items passing the exclusions and filters. A filter is evaluated only
- * for an item that would enter the heap, so filters cost nothing for items that lose anyway.
+ * neither, unknown to the model, is cold: the popularity model answers, never an error. Then
+ * the library's recommend pipeline (src/rank/rank.h) ranks with that one model: the filters
+ * (category, minRating, excludeItems, the history and live history as seen items), its best
+ * RECO_REC_POOL_DEFAULT eligible candidates, and, when diversityWeight > 0, greedy MMR
+ * (Carbonell and Goldstein 1998) over the items' category one-hot vectors, so a higher weight
+ * trades relevance for more categories in the list. Its per-item inputs (ratings, category
+ * lists and vectors in the model's item indices) are built once per snapshot (snapshot.c), its
+ * workspace once per thread (scratch.c): a request allocates nothing on the ranking path.
  *
  * Fields:
- *   score       the model's own score (scales differ between algorithms);
- *   confidence  the score min-max normalised over every item this model scored for the
- *               request: where the item stands in the whole catalogue, not a probability;
+ *   score       the pipeline's objective without the diversity term: (1 - diversityWeight) x
+ *               the model's score min-maxed over the candidates (so in [0, 1]);
+ *   confidence  that score min-max normalised over the candidates: where the item stands among
+ *               them, not a probability;
  *   reason      from the model's explain() when it names a history item ("Because you
  *               interacted with <title>"), else "Popular in <category>";
  *   algorithm   the engine model that answered; requestedAlgorithm echoes the request.
- * diversityWeight is validated (0..1) and echoed but not applied yet: MMR re-ranking comes with
- * src/rank/; nothing pretends it is applied. context is accepted and not used yet.
+ * context is accepted and not used yet.
  */
 #include <math.h>
 #include <string.h>
@@ -39,8 +43,6 @@ typedef struct rec_args {
   int n_cats;
   bool cat_filter;
   double min_rating; /* NAN = none */
-  float min_rating_f; /* the same, -INFINITY when none */
-  uint64_t cat_mask;  /* the requested categories as a mask (when the snapshot's cats_fit) */
   json_t *exclude;   /* array of strings or NULL */
   double diversity;
 } rec_args;
@@ -70,7 +72,6 @@ static bool parse_filters(json_t *f, const srv_snapshot *s, rec_args *a, srv_res
       const reco_itemmeta *meta = s->cat ? s->cat->meta : NULL;
       int32_t id = meta && meta->cats ? reco__idmap_get(meta->cats, json_string_value(e), json_string_length(e)) : -1;
       if (id >= 0) a->cats[a->n_cats++] = id; /* an unknown category matches no item */
-      if (id >= 0 && id < 64) a->cat_mask |= 1ull << id;
     }
   }
   json_t *r = json_object_get(f, "minRating");
@@ -105,14 +106,6 @@ static int32_t shown_category(const srv_snapshot *s, const rec_args *a, int32_t 
     for (int k = 0; k < a->n_cats; k++)
       if (meta->cat_idx[p] == a->cats[k]) return a->cats[k];
   return -1;
-}
-
-static inline bool passes(const srv_snapshot *s, const rec_args *a, int32_t ci) {
-  if (ci < 0) return false;
-  /* without the filter (min_rating_f = -inf) items without a rating pass too */
-  if (a->min_rating_f > -INFINITY && !(s->f_rating[ci] >= a->min_rating_f)) return false;
-  if (!a->cat_filter) return true;
-  return s->cats_fit ? (s->f_cats[ci] & a->cat_mask) != 0 : shown_category(s, a, ci) >= 0;
 }
 
 /* The user's live history (live.c) resolved to catalogue items of this snapshot. */
@@ -207,11 +200,13 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   const reco_model *m = sm->m;
   if (cold) mu = -1;
 
-  srv_scratch *sc = srv_scratch_get(s->max_model_items, n_raw + lh.n ? n_raw + lh.n : 1);
+  size_t n_excl = a.exclude ? json_array_size(a.exclude) : 0;
+  srv_scratch *sc = srv_scratch_get(m->n_items, n_raw + lh.n ? n_raw + lh.n : 1, n_excl ? n_excl : 1);
   if (!sc) {
     st = srv_error(rs, 503, "unavailable", NULL, "out of memory");
     goto out;
   }
+  /* the history (catalogue, then live): the model folds it in, the pipeline drops it as seen */
   size_t n_hist = 0;
   for (size_t p = 0; p < n_raw; p++) {
     int64_t q = s->cat->uptr[cu] + (int64_t)p;
@@ -219,95 +214,76 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
     if (mi < 0) continue;
     sc->hist[n_hist] = mi;
     sc->hist_val[n_hist++] = s->cat->uval ? s->cat->uval[q] : 1.0f;
-    sc->mark[mi] = sc->epoch; /* seen items are not recommended again */
   }
   for (size_t p = 0; p < lh.n; p++) {
     int32_t mi = srv_c2m(sm, lh.ci[p]);
     if (mi < 0) continue;
     sc->hist[n_hist] = mi;
     sc->hist_val[n_hist++] = lh.val[p];
-    sc->mark[mi] = sc->epoch;
   }
-  if (a.exclude) {
-    size_t k;
-    json_t *e;
-    json_array_foreach(a.exclude, k, e) {
-      int32_t ci = reco__idmap_get(s->ids, json_string_value(e), json_string_length(e));
-      int32_t mi = ci >= 0 ? srv_c2m(sm, ci) : -1;
-      if (mi >= 0) sc->mark[mi] = sc->epoch;
-    }
+  size_t n_x = 0;
+  for (size_t k = 0; k < n_excl; k++) {
+    json_t *e = json_array_get(a.exclude, k);
+    int32_t ci = reco__idmap_get(s->ids, json_string_value(e), json_string_length(e));
+    int32_t mi = ci >= 0 ? srv_c2m(sm, ci) : -1;
+    if (mi >= 0) sc->excl[n_x++] = mi;
   }
-  reco_user_view view = {mu, sc->hist, sc->hist_val, NULL, n_hist};
-  int rc = m->algo->score(m, &view, sc->scores);
-  if (rc) {
-    st = srv_error(rs, 500, "internal", NULL, "scoring failed: %s", reco_last_error());
+  static const int32_t k_no_cat = -1; /* the filter named only unknown categories: none passes */
+  bool has_cats = sm->meta.n_items > 0;
+  reco_rec_member member = {m, 1.0f};
+  reco_rec_request q = {
+      .view = {mu, sc->hist, sc->hist_val, NULL, n_hist},
+      .k = (int)a.limit,
+      .members = &member,
+      .n_members = 1,
+      .cold_model = cold ? m : NULL,
+      .cold = RECO_COLD_POPULAR,
+      .meta = has_cats ? &sm->meta : NULL,
+      .filters = {.include_cats = a.n_cats ? a.cats : &k_no_cat,
+                  .n_include_cats = a.cat_filter ? (a.n_cats ? (size_t)a.n_cats : 1) : 0,
+                  .rating = sm->rating,
+                  .min_rating = isnan(a.min_rating) ? NAN : (float)a.min_rating,
+                  .price_min = NAN,
+                  .price_max = NAN,
+                  .exclude_items = sc->excl,
+                  .n_exclude_items = n_x,
+                  .exclude_seen = true,
+                  .available = sm->avail},
+      .diversity_weight = (float)a.diversity,
+      .relevance_weight = NAN,
+      /* the MMR term only when asked for: without it the list is relevance order */
+      .item_vectors = a.diversity > 0 ? sm->catvec : NULL,
+      .dim = a.diversity > 0 && sm->catvec ? sm->cat_dim : 0,
+      .reasons = !cold && n_hist > 0,
+  };
+  int n = reco__recommend(&q, sc->ws, sc->out);
+  if (n < 0) {
+    st = srv_error(rs, 500, "internal", NULL, "ranking failed: %s", reco_last_error());
     goto out;
   }
-
-  /* one pass: the best `limit` items that pass; the score range for confidence */
-  reco_topk *h = &sc->heap;
-  reco__topk_reset(h);
-  int saved_k = h->k;
-  h->k = (int)a.limit;
-  float lo = INFINITY, hi = -INFINITY;
-  a.min_rating_f = isnan(a.min_rating) ? -INFINITY : (float)a.min_rating;
-  const float *scores = sc->scores;
-  const uint32_t *mark = sc->mark;
-  const uint32_t epoch = sc->epoch;
-  const int32_t *m2c = sm->m2c, n_items = m->n_items;
-  {
-    /* eight independent lanes: a single min/max chain is latency-bound (and not vectorised
-     * without -ffast-math); this runs ~8x faster */
-    float l8[8], h8[8];
-    for (int q = 0; q < 8; q++) l8[q] = INFINITY, h8[q] = -INFINITY;
-    int32_t i = 0;
-    for (; i + 8 <= n_items; i += 8)
-      for (int q = 0; q < 8; q++) {
-        float v = scores[i + q];
-        l8[q] = v < l8[q] ? v : l8[q];
-        h8[q] = v > h8[q] ? v : h8[q];
-      }
-    for (; i < n_items; i++) {
-      l8[0] = scores[i] < l8[0] ? scores[i] : l8[0];
-      h8[0] = scores[i] > h8[0] ? scores[i] : h8[0];
-    }
-    for (int q = 0; q < 8; q++) lo = l8[q] < lo ? l8[q] : lo, hi = h8[q] > hi ? h8[q] : hi;
-  }
-  /* the heap's worst entry, kept in locals (reloaded only after a push) */
-  float worst_s = -INFINITY;
-  int32_t worst_i = INT32_MAX;
-  bool full = false;
-  for (int32_t i = 0; i < n_items; i++) {
-    float v = scores[i];
-    if (full && !reco__topk_better(v, i, worst_s, worst_i)) continue;
-    if (mark[i] == epoch || !passes(s, &a, m2c[i])) continue;
-    reco__topk_push_slow(h, v, i);
-    if ((full = h->n == h->k)) worst_s = h->score[0], worst_i = h->id[0];
-  }
-  int n = reco__topk_sort(h);
-  h->k = saved_k;
 
   srv_buf *b = &rs->body;
   srv_buf_puts(b, "{\"status\":\"success\",\"result\":{\"userId\":");
   srv_buf_jstrn(b, a.user, ul);
   srv_buf_puts(b, ",\"recommendations\":[");
-  bool can_explain = !cold && n_hist > 0 && m->algo->explain && strcmp(sm->algo, "userknn");
-  for (int r = 0; r < n; r++) {
-    int32_t mi = h->id[r], ci = sm->m2c[mi];
-    float v = h->score[r];
-    srv_buf_puts(b, r ? ",{\"itemId\":" : "{\"itemId\":");
+  for (int r = 0, shown = 0; r < n; r++) {
+    const reco_rec_item *it = &sc->out[r];
+    int32_t ci = srv_m2c(sm, it->item);
+    if (ci < 0 || ci >= s->n_items) continue; /* not in the catalogue (sm->avail keeps them out) */
+    srv_buf_puts(b, shown++ ? ",{\"itemId\":" : "{\"itemId\":");
     srv_buf_puts(b, s->items[ci].id_json);
     srv_buf_puts(b, ",\"score\":");
-    srv_buf_jnum(b, v);
+    srv_buf_jnum(b, it->score);
     srv_buf_puts(b, ",\"confidence\":");
-    srv_buf_jnum(b, hi > lo ? (v - lo) / (hi - lo) : 0.0);
+    srv_buf_jnum(b, it->confidence);
     srv_buf_puts(b, ",\"reason\":");
-    int32_t because = -1, cat = shown_category(s, &a, ci);
-    float w = 0;
-    if (can_explain && m->algo->explain(m, &view, mi, 1, &because, &w) == 1 && w > 0 && because >= 0 &&
-        because < m->n_items && sm->m2c[because] >= 0 && s->items[sm->m2c[because]].title) {
+    int32_t cat = shown_category(s, &a, ci);
+    int32_t bc = it->reason == RECO_REASON_HISTORY && it->because >= 0 && it->because < m->n_items
+                     ? srv_m2c(sm, it->because)
+                     : -1;
+    if (bc >= 0 && bc < s->n_items && s->items[bc].title) {
       char reason[512];
-      snprintf(reason, sizeof reason, "Because you interacted with %s", s->items[sm->m2c[because]].title);
+      snprintf(reason, sizeof reason, "Because you interacted with %s", s->items[bc].title);
       srv_buf_jstr(b, reason);
     } else if (cat >= 0) {
       char reason[512];

@@ -80,6 +80,12 @@ typedef struct srv_model {
   int32_t *c2m; /* catalogue item -> model item (-1 unknown) */
   char *metrics; /* validation metrics as a JSON object text ("{}" when none) */
   double ndcg;   /* validation ndcg@10, or -1 */
+  /* the recommend pipeline's per-item inputs in this model's item indices (built at load) */
+  reco_itemmeta meta; /* categories only (cats shared with the catalogue); n_items 0 = none */
+  float *rating;      /* per model item, the catalogue's average rating (NAN = unknown) */
+  float *catvec;      /* category one-hots for MMR, n_items x cat_dim (NULL = no categories) */
+  int cat_dim;
+  uint8_t *avail;     /* bitmap of the model items the catalogue knows; NULL = all of them */
 } srv_model;
 
 typedef struct srv_item {
@@ -89,7 +95,6 @@ typedef struct srv_item {
   float price;      /* NAN when unknown */
   float rating;     /* average stars from the item text, NAN when unknown */
   int32_t cat0;     /* first category, -1 when none */
-  uint64_t cat_mask; /* bit c set when the item is in category c (c < 64; see cats_fit) */
 } srv_item;
 
 typedef struct srv_snapshot {
@@ -100,11 +105,9 @@ typedef struct srv_snapshot {
   const reco_idmap *ids; /* external item ids (the catalogue's, else a model's); owned by them */
   int32_t n_items; /* catalogue items */
   srv_item *items;
-  float *f_rating;    /* per catalogue item, the filter's hot fields packed apart (SoA) */
-  uint64_t *f_cats;
+  float *f_rating;    /* per catalogue item, the average rating (NAN when unknown) */
   char **cat_json; /* category names, quoted, by category index */
   int32_t n_cats;
-  bool cats_fit; /* every category index < 64, so cat_mask is exact */
   srv_model models[SRV_MAX_MODELS];
   int n_models;
   int popular; /* index into models of `popular`, or -1 */

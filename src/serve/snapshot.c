@@ -23,6 +23,7 @@
 #include "base/base.h"
 #include "data/synth.h"
 #include "model/registry.h"
+#include "rank/rank.h"
 #include "serve.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -45,6 +46,11 @@ static void snapshot_free(srv_snapshot *s) {
     free(s->models[k].m2c);
     free(s->models[k].c2m);
     free(s->models[k].metrics);
+    free(s->models[k].meta.cat_ptr);
+    free(s->models[k].meta.cat_idx);
+    free(s->models[k].rating);
+    reco__free_aligned(s->models[k].catvec);
+    free(s->models[k].avail);
   }
   for (int32_t i = 0; s->items && i < s->n_items; i++) {
     free(s->items[i].id_json);
@@ -53,7 +59,6 @@ static void snapshot_free(srv_snapshot *s) {
   }
   free(s->items);
   free(s->f_rating);
-  free(s->f_cats);
   for (int32_t c = 0; s->cat_json && c < s->n_cats; c++) free(s->cat_json[c]);
   free(s->cat_json);
   reco_dataset_free(s->cat);
@@ -138,7 +143,6 @@ static int build_items(srv_snapshot *s, const reco_idmap *ids) {
   const reco_itemmeta *meta = s->cat ? s->cat->meta : NULL;
   if (meta && meta->cats) {
     s->n_cats = reco__idmap_size(meta->cats);
-    s->cats_fit = s->n_cats <= 64;
     s->cat_json = calloc((size_t)(s->n_cats ? s->n_cats : 1), sizeof *s->cat_json);
     if (!s->cat_json) return RECO_ENOMEM;
     for (int32_t c = 0; c < s->n_cats; c++)
@@ -158,13 +162,10 @@ static int build_items(srv_snapshot *s, const reco_idmap *ids) {
     if (meta->desc_off && meta->desc_off[i] >= 0) it->rating = reco__synth_text_rating(meta->text.buf + meta->desc_off[i]);
     if (meta->price) it->price = meta->price[i];
     if (meta->cat_ptr && meta->cat_ptr[i + 1] > meta->cat_ptr[i]) it->cat0 = meta->cat_idx[meta->cat_ptr[i]];
-    for (int64_t p = meta->cat_ptr ? meta->cat_ptr[i] : 0; meta->cat_ptr && p < meta->cat_ptr[i + 1]; p++)
-      if (meta->cat_idx[p] < 64) it->cat_mask |= 1ull << meta->cat_idx[p];
   }
   s->f_rating = malloc((size_t)(s->n_items ? s->n_items : 1) * sizeof *s->f_rating);
-  s->f_cats = malloc((size_t)(s->n_items ? s->n_items : 1) * sizeof *s->f_cats);
-  if (!s->f_rating || !s->f_cats) return RECO_ENOMEM;
-  for (int32_t i = 0; i < s->n_items; i++) s->f_rating[i] = s->items[i].rating, s->f_cats[i] = s->items[i].cat_mask;
+  if (!s->f_rating) return RECO_ENOMEM;
+  for (int32_t i = 0; i < s->n_items; i++) s->f_rating[i] = s->items[i].rating;
   return 0;
 }
 
@@ -186,6 +187,48 @@ static int map_items(srv_snapshot *s, srv_model *sm, const reco_idmap *ids) {
     if (c >= 0) sm->c2m[c] = i;
   }
   return 0;
+}
+
+/* The pipeline's per-item inputs (rank.h) in the model's item indices: ratings for minRating,
+ * the category lists for the category filter and their one-hot vectors for MMR diversity. */
+static int model_inputs(srv_snapshot *s, srv_model *sm) {
+  int32_t n = sm->m->n_items;
+  sm->rating = malloc((size_t)(n ? n : 1) * sizeof *sm->rating);
+  if (!sm->rating) return RECO_ENOMEM;
+  for (int32_t i = 0; i < n; i++) {
+    int32_t c = srv_m2c(sm, i);
+    sm->rating[i] = c >= 0 && c < s->n_items ? s->f_rating[c] : NAN;
+  }
+  int32_t unknown = 0;
+  for (int32_t i = 0; i < n; i++) unknown += srv_m2c(sm, i) < 0;
+  if (unknown) {
+    if (!(sm->avail = calloc((size_t)n / 8 + 1, 1))) return RECO_ENOMEM;
+    for (int32_t i = 0; i < n; i++)
+      if (srv_m2c(sm, i) >= 0) sm->avail[i >> 3] |= (uint8_t)(1u << (i & 7));
+  }
+  const reco_itemmeta *meta = s->cat ? s->cat->meta : NULL;
+  if (!meta || !meta->cats || !meta->cat_ptr) return 0;
+  int64_t total = 0;
+  for (int32_t i = 0; i < n; i++) {
+    int32_t c = srv_m2c(sm, i);
+    if (c >= 0 && c < meta->n_items) total += meta->cat_ptr[c + 1] - meta->cat_ptr[c];
+  }
+  sm->meta.cat_ptr = malloc((size_t)(n + 1) * sizeof *sm->meta.cat_ptr);
+  sm->meta.cat_idx = malloc((size_t)(total ? total : 1) * sizeof *sm->meta.cat_idx);
+  if (!sm->meta.cat_ptr || !sm->meta.cat_idx) return RECO_ENOMEM;
+  int64_t o = 0;
+  for (int32_t i = 0; i < n; i++) {
+    sm->meta.cat_ptr[i] = o;
+    int32_t c = srv_m2c(sm, i);
+    if (c >= 0 && c < meta->n_items)
+      for (int64_t p = meta->cat_ptr[c]; p < meta->cat_ptr[c + 1]; p++) sm->meta.cat_idx[o++] = meta->cat_idx[p];
+  }
+  sm->meta.cat_ptr[n] = o;
+  sm->meta.n_items = n;
+  sm->meta.cats = meta->cats;
+  int rc = reco__rec_category_vectors(&sm->meta, n, &sm->catvec, &sm->cat_dim);
+  if (rc == RECO_ENOTFOUND) rc = 0; /* no categories: no diversity term */
+  return rc;
 }
 
 /* The metrics text of a model file, checked to be a JSON object; ndcg@10 picked out. */
@@ -258,7 +301,7 @@ int srv_snapshot_load(const char *root, srv_snapshot **out) {
   if ((rc = build_items(s, ids))) goto fail;
   for (int k = 0; k < s->n_models; k++) {
     srv_model *sm = &s->models[k];
-    if ((rc = map_items(s, sm, ids))) goto fail;
+    if ((rc = map_items(s, sm, ids)) || (rc = model_inputs(s, sm))) goto fail;
     if (!strcmp(sm->algo, "popular")) s->popular = k;
     if (sm->m->algo->score && strcmp(sm->algo, "random") &&
         (s->best < 0 || sm->ndcg > s->models[s->best].ndcg))

@@ -86,6 +86,17 @@ for a in matrix_factorization content_based ials popular; do
   grep -q '"status":"success"' <<<"$r" || fail "algorithm $a: ${r:0:300}"
 done
 ok "algorithm names (seed and engine)"
+# diversityWeight re-ranks by MMR over the items' categories: the same user's list at 0.7 spans
+# more distinct categories than at 0 (relevance order)
+ncats() { grep -oE '"category":"[^"]*"' <<<"$1" | sort -u | wc -l; }
+r0=$(post /api/v1/recommend '{"userId":"user_1","limit":10,"algorithm":"ials","diversityWeight":0}')
+r7=$(post /api/v1/recommend '{"userId":"user_1","limit":10,"algorithm":"ials","diversityWeight":0.7}')
+[ "$(count '"itemId":' "$r0")" = 10 ] && [ "$(count '"itemId":' "$r7")" = 10 ] || fail "diversity: ${r7:0:300}"
+c0=$(ncats "$r0")
+c7=$(ncats "$r7")
+[ "$c7" -gt "$c0" ] || fail "diversityWeight 0.7 gives $c7 categories, 0 gives $c0"
+grep -q '"diversityWeight":0.7' <<<"$r7" || fail "diversity: weight not echoed"
+ok "diversityWeight: $c0 categories at 0, $c7 at 0.7"
 
 # --- similar
 s=$(post /api/v1/similar "{\"itemId\":\"$item\",\"limit\":10,\"algorithm\":\"content_based\"}")
