@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git curl
   libopenblas-openmp-dev liblapacke-dev
   libjansson-dev libcurl4-openssl-dev libzip-dev libxxhash-dev libssl-dev libsqlite3-dev
-  libcmocka-dev libmicrohttpd-dev zip unzip clang libclang-rt-14-dev
+  libcmocka-dev libmicrohttpd-dev zip unzip clang libclang-rt-14-dev sqlite3
 )
 
 missing=()
