@@ -6,26 +6,13 @@
 # field), size limit, keep-alive, and a graceful exit on SIGTERM.
 # Usage: serve_basic.sh RECO_BINARY. Needs curl (skips with 77 without it); no python.
 set -u
-RECO=${1:?usage: serve_basic.sh RECO_BINARY}
-RECO=$(cd "$(dirname "$RECO")" && pwd)/$(basename "$RECO")
-command -v curl >/dev/null 2>&1 || { echo "curl not installed: skipping"; exit 77; }
-W=$(mktemp -d)
-SPID=
-cleanup() { if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; fi; rm -rf "$W"; }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$W/server.log" ] && { echo "--- server log"; tail -20 "$W/server.log"; }
-  exit 1
-}
-ok() { echo "ok: $*"; }
+. "$(dirname "$0")/common.bash"
 
 # A small catalogue, so that the first-run training is quick even under sanitizers.
 "$RECO" data gen --domain ecommerce --users 3000 --items 600 --interactions 60000 --out "$W/srv/data/demo-ecommerce" \
   --quiet >/dev/null || fail "data gen"
 
-# A free port: nothing answers on it (bash's /dev/tcp); retried if the server cannot bind.
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# A free port, retried if the server cannot bind.
 start() {
   local tries
   for tries in 1 2 3 4 5; do

@@ -7,24 +7,11 @@
 # acknowledged interaction and, after a restart, the interaction is there.
 # Usage: serve_interactions.sh RECO_BINARY. Needs curl (skips with 77 without it); no python.
 set -u
-RECO=${1:?usage: serve_interactions.sh RECO_BINARY}
-RECO=$(cd "$(dirname "$RECO")" && pwd)/$(basename "$RECO")
-command -v curl >/dev/null 2>&1 || { echo "curl not installed: skipping"; exit 77; }
-W=$(mktemp -d)
-SPID=
-cleanup() { if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; fi; rm -rf "$W"; }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$W/server.log" ] && { echo "--- server log"; tail -20 "$W/server.log"; }
-  exit 1
-}
-ok() { echo "ok: $*"; }
+. "$(dirname "$0")/common.bash"
 
 "$RECO" data gen --domain ecommerce --users 3000 --items 600 --interactions 60000 --out "$W/srv/data/demo-ecommerce" \
   --quiet >/dev/null || fail "data gen"
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start() {
   local tries
   for tries in 1 2 3 4 5; do

@@ -6,21 +6,8 @@
 # clients when no API keys are set; API keys are required when set (health endpoints stay open).
 # Usage: serve_registry.sh RECO_BINARY. Needs curl (skips with 77 without it); no python.
 set -u
-RECO=${1:?usage: serve_registry.sh RECO_BINARY}
-RECO=$(cd "$(dirname "$RECO")" && pwd)/$(basename "$RECO")
-command -v curl >/dev/null 2>&1 || { echo "curl not installed: skipping"; exit 77; }
-W=$(mktemp -d)
-SPID=
-cleanup() { if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; fi; rm -rf "$W"; }
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  [ -f "$W/server.log" ] && { echo "--- server log"; tail -20 "$W/server.log"; }
-  exit 1
-}
-ok() { echo "ok: $*"; }
+. "$(dirname "$0")/common.bash"
 count() { grep -oE "$1" <<<"$2" | wc -l; }
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # start [ENV=VALUE...]: serve from $W with the given settings on a free port
 start() {
   local tries i
