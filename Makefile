@@ -28,13 +28,14 @@ test-asan: setup
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1 RECO_SANITIZED=1 ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer harnesses of every parser (loaders, model files) under ASan + UBSan, FUZZ_SECONDS each.
+# libFuzzer harnesses of every parser (loaders, model files, the request JSON reader) under ASan +
+# UBSan, FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 30
 fuzz: setup
 	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DRECO_SANITIZE=ON -DRECO_FUZZ=ON -DBUILD_TESTING=OFF >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_load fuzz_modelfile
-	@for f in load modelfile; do \
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_load fuzz_modelfile fuzz_json
+	@for f in load modelfile json; do \
 	  mkdir -p build-fuzz/corpus-$$f; \
 	  echo "fuzz_$$f: $(FUZZ_SECONDS) s"; \
 	  build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \

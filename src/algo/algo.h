@@ -68,6 +68,11 @@ typedef struct reco_algo {
   int (*save)(const reco_model *m, reco_mf_writer *w);
   int (*load)(reco_model *m, const reco_mf_reader *r);
   void (*free_state)(reco_model *m);
+  /* Optional, the recommend pipeline's reasons in one pass: for each of items[0..n) the history
+   * item contributing most (as explain with k = 1) into because[x] (-1 when none) and its
+   * contribution into weights[x]. Returns 0 or < 0. */
+  int (*explain_many)(const reco_model *m, const reco_user_view *v, const int32_t *items, int n, int32_t *because,
+                      float *weights);
 } reco_algo;
 
 struct reco_model {

@@ -796,6 +796,54 @@ static int itemknn_explain(const reco_model *m, const reco_user_view *v, int32_t
 }
 
 /*
+ * explain with k = 1 for a whole page at once: one walk over the history's neighbour rows, each
+ * neighbour looked up in a small open-addressing table of the page's items, instead of one walk
+ * per item. Same answer as itemknn_explain (largest s_ji, ties to the smaller history item).
+ */
+static int itemknn_explain_many(const reco_model *m, const reco_user_view *v, const int32_t *items, int n,
+                                int32_t *because, float *weights) {
+  const knn_state *s = m->state;
+  enum { SLOTS = 128 };
+  if (n > SLOTS / 2) {
+    for (int x = 0; x < n; x++) {
+      int e = itemknn_explain(m, v, items[x], 1, &because[x], &weights[x]);
+      if (e < 0) return e;
+      if (e == 0) because[x] = -1, weights[x] = 0;
+    }
+    return 0;
+  }
+  int32_t key[SLOTS];
+  int16_t at[SLOTS];
+  for (int h = 0; h < SLOTS; h++) key[h] = -1;
+  for (int x = 0; x < n; x++) {
+    because[x] = -1;
+    weights[x] = 0;
+    int32_t i = items[x];
+    if (i < 0 || i >= m->n_items) continue;
+    unsigned h = ((uint32_t)i * 2654435761u) >> 25;
+    while (key[h] >= 0 && key[h] != i) h = (h + 1) & (SLOTS - 1);
+    if (key[h] < 0) key[h] = i, at[h] = (int16_t)x;
+  }
+  for (size_t hx = 0; hx < v->n; hx++) {
+    int32_t j = v->items[hx];
+    if (j < 0 || j >= m->n_items) continue;
+    for (int64_t t = s->rank.ptr[j]; t < s->rank.ptr[j + 1]; t++) {
+      int32_t i = s->rank.idx[t];
+      unsigned h = ((uint32_t)i * 2654435761u) >> 25;
+      while (key[h] >= 0 && key[h] != i) h = (h + 1) & (SLOTS - 1);
+      if (key[h] < 0) continue;
+      int x = at[h];
+      float sim = s->rank.sim[t];
+      if (because[x] < 0 || sim > weights[x] || (sim == weights[x] && j < because[x])) {
+        because[x] = j;
+        weights[x] = sim;
+      }
+    }
+  }
+  return 0;
+}
+
+/*
  * Neighbours of a user known only by a history, with the same ranking similarity as the
  * table (the history is the query row). Up to rank_k into (nb, ns), best first.
  */
@@ -1038,6 +1086,7 @@ const reco_algo reco__algo_itemknn = {
     .score = itemknn_score,
     .similar = itemknn_similar,
     .explain = itemknn_explain,
+    .explain_many = itemknn_explain_many,
     .save = knn_save,
     .load = itemknn_load,
     .free_state = knn_free,

@@ -32,18 +32,29 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { F_CHOSEN = 1, F_BURIED = 2, F_PINNED = 4 };
+#define RECO_REC_EXPLAIN_BATCH 32
 
 struct reco_rec_ws {
   int32_t n_items;
   int pool, max_members, cap;
   float *scores;   /* max_members x n_items */
-  uint8_t *elig;   /* n_items */
+  uint32_t *stamp; /* n_items: per-request marks (below), never cleared between requests */
+  uint32_t epoch;  /* this request's marks are epoch - 2 (excluded), - 1 (visited), epoch (eligible) */
+  int32_t *elist;  /* n_items: the eligible items of this request */
+  int32_t n_el;
   int32_t *slot;   /* n_items, -1 = not in the union (restored after each request) */
   int32_t *p_item; /* cap: the candidate union */
-  float *p_obj, *p_rel, *p_nov, *p_maxsim, *p_inv;
+  float *p_obj, *p_rel, *p_nov, *p_maxsim, *p_inv, *p_key;
+  int32_t *p_upto, *heap; /* MMR: chosen items folded into p_maxsim; the lazy-greedy heap */
+  /* MMR on categories: candidates grouped by category set (cap groups, hash of hcap slots) */
+  int32_t *p_next, *g_head, *g_best, *g_hash;
+  uint64_t *g_mask;
+  float *g_inv, *g_max;
+  int hcap;
   int8_t *p_best;
   uint8_t *p_flag;
   int32_t *order, *final; /* cap */
@@ -65,7 +76,8 @@ const char *reco__rec_reason_text(int reason) {
 void reco__rec_ws_free(reco_rec_ws *ws) {
   if (!ws) return;
   reco__free_aligned(ws->scores);
-  reco__free(ws->elig);
+  reco__free(ws->stamp);
+  reco__free(ws->elist);
   reco__free(ws->slot);
   reco__free(ws->p_item);
   reco__free(ws->p_obj);
@@ -73,6 +85,16 @@ void reco__rec_ws_free(reco_rec_ws *ws) {
   reco__free(ws->p_nov);
   reco__free(ws->p_maxsim);
   reco__free(ws->p_inv);
+  reco__free(ws->p_key);
+  reco__free(ws->p_upto);
+  reco__free(ws->heap);
+  reco__free(ws->p_next);
+  reco__free(ws->g_head);
+  reco__free(ws->g_best);
+  reco__free(ws->g_hash);
+  reco__free(ws->g_mask);
+  reco__free(ws->g_inv);
+  reco__free(ws->g_max);
   reco__free(ws->p_best);
   reco__free(ws->p_flag);
   reco__free(ws->order);
@@ -97,7 +119,8 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   ws->max_members = max_members;
   ws->cap = (int)cap;
   ws->scores = reco__aligned_alloc(n * (size_t)max_members * sizeof *ws->scores);
-  ws->elig = reco__malloc(n);
+  ws->stamp = reco__calloc(n, sizeof *ws->stamp);
+  ws->elist = reco__malloc(n * sizeof *ws->elist);
   ws->slot = reco__malloc(n * sizeof *ws->slot);
   ws->p_item = reco__malloc(cap * sizeof *ws->p_item);
   ws->p_obj = reco__malloc(cap * sizeof *ws->p_obj);
@@ -105,13 +128,26 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   ws->p_nov = reco__malloc(cap * sizeof *ws->p_nov);
   ws->p_maxsim = reco__malloc(cap * sizeof *ws->p_maxsim);
   ws->p_inv = reco__malloc(cap * sizeof *ws->p_inv);
+  ws->p_key = reco__malloc(cap * sizeof *ws->p_key);
+  ws->p_upto = reco__malloc(cap * sizeof *ws->p_upto);
+  ws->heap = reco__malloc(cap * sizeof *ws->heap);
+  ws->hcap = 16;
+  while ((size_t)ws->hcap < 2 * cap) ws->hcap *= 2;
+  ws->p_next = reco__malloc(cap * sizeof *ws->p_next);
+  ws->g_head = reco__malloc(cap * sizeof *ws->g_head);
+  ws->g_best = reco__malloc(cap * sizeof *ws->g_best);
+  ws->g_mask = reco__malloc(cap * sizeof *ws->g_mask);
+  ws->g_inv = reco__malloc(cap * sizeof *ws->g_inv);
+  ws->g_max = reco__malloc(cap * sizeof *ws->g_max);
+  ws->g_hash = reco__malloc((size_t)ws->hcap * sizeof *ws->g_hash);
   ws->p_best = reco__malloc(cap);
   ws->p_flag = reco__malloc(cap);
   ws->order = reco__malloc(cap * sizeof *ws->order);
   ws->final = reco__malloc(cap * sizeof *ws->final);
   ws->cand = reco__malloc(n * sizeof *ws->cand);
-  if (!ws->scores || !ws->elig || !ws->slot || !ws->p_item || !ws->p_obj || !ws->p_rel || !ws->p_nov ||
-      !ws->p_maxsim || !ws->p_inv || !ws->p_best || !ws->p_flag || !ws->order || !ws->final || !ws->cand ||
+  if (!ws->scores || !ws->stamp || !ws->elist || !ws->slot || !ws->p_item || !ws->p_obj || !ws->p_rel || !ws->p_nov ||
+      !ws->p_maxsim || !ws->p_inv || !ws->p_key || !ws->p_upto || !ws->heap || !ws->p_next ||
+      !ws->g_head || !ws->g_best || !ws->g_mask || !ws->g_inv || !ws->g_max || !ws->g_hash || !ws->p_best || !ws->p_flag || !ws->order || !ws->final || !ws->cand ||
       false) {
     reco__rec_ws_free(ws);
     return reco__seterr(RECO_ENOMEM, "out of memory for a rank workspace");
@@ -136,33 +172,96 @@ static bool has_any_cat(const reco_itemmeta *meta, int32_t i, const int32_t *cat
   return false;
 }
 
-static void eligibility(const reco_rec_request *q, reco_rec_ws *ws) {
+/*
+ * The eligible items, listed once per request into ws->elist. Items are marked in ws->stamp with
+ * this request's epoch instead of clearing an n_items array: excluded (history, excluded items),
+ * visited, eligible. With a category filter and a category index only the items of the
+ * requested categories are visited, so a filtered request costs what its categories hold, not
+ * the catalogue.
+ */
+static bool passes(const reco_rec_request *q, int32_t i, bool check_include) {
   const reco_rec_filters *f = &q->filters;
   const reco_itemmeta *meta = q->meta;
-  bool price = !isnan(f->price_min) || !isnan(f->price_max);
-  bool rating = !isnan(f->min_rating) && f->rating;
-  for (int32_t i = 0; i < ws->n_items; i++) {
-    bool ok = true;
-    if (f->available) ok = (f->available[i >> 3] >> (i & 7)) & 1;
-    if (ok && rating) ok = !isnan(f->rating[i]) && f->rating[i] >= f->min_rating;
-    if (ok && price) {
-      float p = meta && meta->price && i < meta->n_items ? meta->price[i] : NAN;
-      ok = !isnan(p) && (isnan(f->price_min) || p >= f->price_min) && (isnan(f->price_max) || p <= f->price_max);
-    }
-    if (ok && f->n_include_cats) ok = has_any_cat(meta, i, f->include_cats, f->n_include_cats);
-    if (ok && f->n_exclude_cats) ok = !has_any_cat(meta, i, f->exclude_cats, f->n_exclude_cats);
-    ws->elig[i] = ok;
+  const reco_rec_catindex *ci = q->catidx;
+  if (f->available && !((f->available[i >> 3] >> (i & 7)) & 1)) return false;
+  if (!isnan(f->min_rating) && !(f->rating[i] >= f->min_rating)) return false; /* NAN fails */
+  if (!isnan(f->price_min) || !isnan(f->price_max)) {
+    float p = meta && meta->price && i < meta->n_items ? meta->price[i] : NAN;
+    if (isnan(p) || (!isnan(f->price_min) && p < f->price_min) || (!isnan(f->price_max) && p > f->price_max))
+      return false;
   }
+  if (check_include && f->n_include_cats) {
+    if (ci && ci->mask_exact && i < ci->n_items) {
+      uint64_t want = 0;
+      for (size_t j = 0; j < f->n_include_cats; j++)
+        if (f->include_cats[j] >= 0 && f->include_cats[j] < 64) want |= 1ull << f->include_cats[j];
+      if (!(ci->mask[i] & want)) return false;
+    } else if (!has_any_cat(meta, i, f->include_cats, f->n_include_cats)) {
+      return false;
+    }
+  }
+  if (f->n_exclude_cats) {
+    if (ci && ci->mask_exact && i < ci->n_items) {
+      for (size_t j = 0; j < f->n_exclude_cats; j++)
+        if (f->exclude_cats[j] >= 0 && f->exclude_cats[j] < 64 && ((ci->mask[i] >> f->exclude_cats[j]) & 1))
+          return false;
+    } else if (has_any_cat(meta, i, f->exclude_cats, f->n_exclude_cats)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static void eligibility(const reco_rec_request *q, reco_rec_ws *ws) {
+  const reco_rec_filters *f = &q->filters;
+  const reco_rec_catindex *ci = q->catidx;
+  if (ws->epoch > UINT32_MAX - 3) {
+    memset(ws->stamp, 0, (size_t)ws->n_items * sizeof *ws->stamp);
+    ws->epoch = 0;
+  }
+  ws->epoch += 3;
+  uint32_t ex = ws->epoch - 2, seen = ws->epoch - 1, ok = ws->epoch;
   for (size_t j = 0; j < f->n_exclude_items; j++) {
     int32_t i = f->exclude_items[j];
-    if (i >= 0 && i < ws->n_items) ws->elig[i] = 0;
+    if (i >= 0 && i < ws->n_items) ws->stamp[i] = ex;
   }
   if (f->exclude_seen)
     for (size_t j = 0; j < q->view.n; j++) {
       int32_t i = q->view.items[j];
-      if (i >= 0 && i < ws->n_items) ws->elig[i] = 0;
+      if (i >= 0 && i < ws->n_items) ws->stamp[i] = ex;
     }
+  int32_t n_el = 0;
+  if (f->n_include_cats && ci && ci->n_items == ws->n_items) {
+    for (size_t j = 0; j < f->n_include_cats; j++) {
+      int32_t c = f->include_cats[j];
+      if (c < 0 || c >= ci->n_cats) continue;
+      /* lists sorted by this request's ratings: stop at the first below the minimum */
+      bool stop = ci->crating && ci->rating == f->rating && !isnan(f->min_rating);
+      for (int64_t p = ci->cptr[c]; p < ci->cptr[c + 1]; p++) {
+        if (stop && !(ci->crating[p] >= f->min_rating)) break;
+        int32_t i = ci->citem[p];
+        uint32_t st = ws->stamp[i];
+        if (st == ex || st == seen || st == ok) continue;
+        ws->stamp[i] = seen;
+        if (passes(q, i, false)) {
+          ws->stamp[i] = ok;
+          ws->elist[n_el++] = i;
+        }
+      }
+    }
+  } else {
+    for (int32_t i = 0; i < ws->n_items; i++) {
+      if (ws->stamp[i] == ex) continue;
+      if (passes(q, i, true)) {
+        ws->stamp[i] = ok;
+        ws->elist[n_el++] = i;
+      }
+    }
+  }
+  ws->n_el = n_el;
 }
+
+static inline bool eligible(const reco_rec_ws *ws, int32_t i) { return ws->stamp[i] == ws->epoch; }
 
 /* ---- helpers ---- */
 
@@ -224,35 +323,167 @@ static void minmax(float *a, int n) {
 
 static float dotf(const float *a, const float *b, int d) { return reco__fdot(a, b, d); }
 
-/* Greedy MMR over the candidates that pass `want` (flags), appending to ws->order. */
-static int mmr_phase(const reco_rec_request *q, reco_rec_ws *ws, int np, int n_sel, int limit, uint8_t want_buried,
-                     float w_div) {
-  bool div = w_div > 0 && q->item_vectors && q->dim > 0;
+/* MMR on category sets: cosine of the one-hot vectors = shared categories / sqrt(|A| |B|). */
+static bool by_category(const reco_rec_request *q) {
+  return !q->item_vectors && q->diversity_by_category && q->catidx && q->catidx->mask_exact &&
+         q->catidx->n_items >= 1;
+}
+
+/* Heap order of candidates: larger key first, then the smaller item (MMR's tie rule). */
+static inline bool heap_before(const reco_rec_ws *ws, int32_t a, int32_t b) {
+  return ws->p_key[a] > ws->p_key[b] || (ws->p_key[a] == ws->p_key[b] && ws->p_item[a] < ws->p_item[b]);
+}
+
+static void heap_down(reco_rec_ws *ws, int n, int at) {
+  int32_t *h = ws->heap, x = h[at];
+  for (;;) {
+    int c = 2 * at + 1;
+    if (c >= n) break;
+    if (c + 1 < n && heap_before(ws, h[c + 1], h[c])) c++;
+    if (!heap_before(ws, h[c], x)) break;
+    h[at] = h[c];
+    at = c;
+  }
+  h[at] = x;
+}
+
+/*
+ * Greedy MMR over the candidates that pass `want` (flags), appending to ws->order.
+ *
+ * Lazy greedy (Minoux 1978): an item's MMR value only falls as items are chosen (its maximum
+ * similarity to the chosen set only grows), so a max-heap keyed by each item's last computed
+ * value holds upper bounds. The top is brought up to date (its similarity to the items chosen
+ * since it was last computed) and, when it still heads the heap, it is the exact greedy choice,
+ * ties going to the smaller item as in the plain scan. A list of L items then costs about
+ * O(P + L log P) similarity evaluations instead of O(L P).
+ */
+/* The better of two candidates by (MMR value, then the smaller item). */
+static inline bool mmr_better(const reco_rec_ws *ws, float va, int32_t a, float vb, int32_t b) {
+  return va > vb || (va == vb && ws->p_item[a] < ws->p_item[b]);
+}
+
+/* The best unchosen member of group g by objective (members share their similarity). */
+static int32_t group_best(const reco_rec_ws *ws, int32_t g) {
+  int32_t best = -1;
+  for (int32_t s = ws->g_head[g]; s >= 0; s = ws->p_next[s])
+    if (!(ws->p_flag[s] & F_CHOSEN) && (best < 0 || mmr_better(ws, ws->p_obj[s], s, ws->p_obj[best], best))) best = s;
+  return best;
+}
+
+/*
+ * MMR when similarity is the cosine of category sets: candidates with the same set (and norm)
+ * have the same similarity to anything chosen, so within such a group the order never changes
+ * and only each group's best can be the greedy choice. A pick then compares G group heads
+ * instead of P candidates: O(P + L (G + group size)) for a list of L. Same choices, same ties
+ * as the plain greedy scan.
+ */
+static int mmr_phase_groups(const reco_rec_request *q, reco_rec_ws *ws, int np, int n_sel, int limit,
+                            uint8_t want_buried, float w_div) {
+  const uint64_t *mask = q->catidx->mask;
+  unsigned hm = (unsigned)ws->hcap - 1;
+  for (int h = 0; h < ws->hcap; h++) ws->g_hash[h] = -1;
+  int32_t ng = 0;
+  for (int s = 0; s < np; s++) {
+    uint8_t fl = ws->p_flag[s];
+    if ((fl & (F_CHOSEN | F_PINNED)) || (fl & F_BURIED) != want_buried) continue;
+    uint64_t mk = mask[ws->p_item[s]];
+    float inv = ws->p_inv[s];
+    uint32_t bits;
+    memcpy(&bits, &inv, sizeof bits);
+    unsigned h = (unsigned)((mk ^ ((uint64_t)bits << 17)) * 0x9E3779B97F4A7C15ull >> 40) & hm;
+    int32_t g;
+    while ((g = ws->g_hash[h]) >= 0 && !(ws->g_mask[g] == mk && ws->g_inv[g] == inv)) h = (h + 1) & hm;
+    if (g < 0) {
+      g = ng++;
+      ws->g_hash[h] = g;
+      ws->g_mask[g] = mk;
+      ws->g_inv[g] = inv;
+      ws->g_head[g] = -1;
+      ws->g_best[g] = -1;
+      /* similarity to what earlier phases chose */
+      float ms = 0;
+      for (int j = 0; j < n_sel; j++) {
+        int b = ws->order[j];
+        float c = (float)__builtin_popcountll(mask[ws->p_item[b]] & mk) * ws->p_inv[b] * inv;
+        if (j == 0 || c > ms) ms = c;
+      }
+      ws->g_max[g] = ms;
+    }
+    ws->p_next[s] = ws->g_head[g];
+    ws->g_head[g] = s;
+    int32_t b = ws->g_best[g];
+    if (b < 0 || mmr_better(ws, ws->p_obj[s], s, ws->p_obj[b], b)) ws->g_best[g] = s;
+  }
   while (n_sel < limit) {
-    int best = -1;
+    int32_t bg = -1;
     float bv = 0;
-    for (int s = 0; s < np; s++) {
-      uint8_t fl = ws->p_flag[s];
-      if ((fl & (F_CHOSEN | F_PINNED)) || (fl & F_BURIED) != want_buried) continue;
+    for (int32_t g = 0; g < ng; g++) {
+      int32_t s = ws->g_best[g];
+      if (s < 0) continue;
       float v = ws->p_obj[s];
-      if (div && n_sel > 0) v -= w_div * ws->p_maxsim[s];
-      if (best < 0 || v > bv || (v == bv && ws->p_item[s] < ws->p_item[best])) {
-        best = s;
+      if (n_sel > 0) v -= w_div * ws->g_max[g];
+      if (bg < 0 || mmr_better(ws, v, s, bv, ws->g_best[bg])) {
+        bg = g;
         bv = v;
       }
     }
-    if (best < 0) break;
+    if (bg < 0) break;
+    int32_t best = ws->g_best[bg];
     ws->p_flag[best] |= F_CHOSEN;
     ws->order[n_sel++] = best;
-    if (div) {
-      const float *xb = q->item_vectors + (size_t)ws->p_item[best] * (size_t)q->dim;
-      float ib = ws->p_inv[best];
-      for (int s = 0; s < np; s++) {
-        if (ws->p_flag[s] & F_CHOSEN) continue;
-        float c = dotf(xb, q->item_vectors + (size_t)ws->p_item[s] * (size_t)q->dim, q->dim) * ib * ws->p_inv[s];
-        if (n_sel == 1 || c > ws->p_maxsim[s]) ws->p_maxsim[s] = c;
-      }
+    ws->g_best[bg] = group_best(ws, bg);
+    uint64_t mb = mask[ws->p_item[best]];
+    float ib = ws->p_inv[best];
+    for (int32_t g = 0; g < ng; g++) {
+      float c = (float)__builtin_popcountll(mb & ws->g_mask[g]) * ib * ws->g_inv[g];
+      if (n_sel == 1 || c > ws->g_max[g]) ws->g_max[g] = c;
     }
+  }
+  return n_sel;
+}
+
+static int mmr_phase(const reco_rec_request *q, reco_rec_ws *ws, int np, int n_sel, int limit, uint8_t want_buried,
+                     float w_div) {
+  bool cats = w_div > 0 && by_category(q);
+  if (cats) return mmr_phase_groups(q, ws, np, n_sel, limit, want_buried, w_div);
+  bool div = w_div > 0 && ((q->item_vectors && q->dim > 0) || cats);
+  const uint64_t *mask = cats ? q->catidx->mask : NULL;
+  int nh = 0;
+  for (int s = 0; s < np; s++) {
+    uint8_t fl = ws->p_flag[s];
+    if ((fl & (F_CHOSEN | F_PINNED)) || (fl & F_BURIED) != want_buried) continue;
+    float v = ws->p_obj[s];
+    if (div && n_sel > 0) v -= w_div * ws->p_maxsim[s];
+    ws->p_key[s] = v;
+    ws->heap[nh++] = s;
+  }
+  for (int at = nh / 2 - 1; at >= 0; at--) heap_down(ws, nh, at);
+  while (n_sel < limit && nh > 0) {
+    int32_t s = ws->heap[0];
+    if (div && ws->p_upto[s] < n_sel) {
+      /* stale: fold in the items chosen since, then let it sink to its place */
+      float ms = ws->p_maxsim[s], inv = ws->p_inv[s];
+      for (int j = ws->p_upto[s]; j < n_sel; j++) {
+        int b = ws->order[j];
+        float c;
+        if (cats)
+          c = (float)__builtin_popcountll(mask[ws->p_item[b]] & mask[ws->p_item[s]]) * ws->p_inv[b] * inv;
+        else
+          c = dotf(q->item_vectors + (size_t)ws->p_item[b] * (size_t)q->dim,
+                   q->item_vectors + (size_t)ws->p_item[s] * (size_t)q->dim, q->dim) *
+              ws->p_inv[b] * inv;
+        if (j == 0 || c > ms) ms = c;
+      }
+      ws->p_maxsim[s] = ms;
+      ws->p_upto[s] = n_sel;
+      ws->p_key[s] = ws->p_obj[s] - w_div * ms;
+      heap_down(ws, nh, 0);
+      continue;
+    }
+    ws->p_flag[s] |= F_CHOSEN;
+    ws->order[n_sel++] = s;
+    ws->heap[0] = ws->heap[--nh];
+    if (nh > 0) heap_down(ws, nh, 0);
   }
   return n_sel;
 }
@@ -314,8 +545,10 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     rc = m->algo->score(m, &q->view, sc);
     if (rc) break;
     int32_t ne = 0;
-    for (int32_t i = 0; i < n; i++)
-      if (ws->elig[i] && isfinite(sc[i])) ws->cand[ne++] = i;
+    for (int32_t e = 0; e < ws->n_el; e++) {
+      int32_t i = ws->elist[e];
+      if (isfinite(sc[i])) ws->cand[ne++] = i;
+    }
     int32_t c = ne < pool ? ne : pool;
     if (ne > pool) select_top(sc, ws->cand, ne, pool);
     double sum = 0, sq = 0;
@@ -329,7 +562,7 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
   /* pinned items join the union when they pass the filters */
   for (size_t j = 0; !rc && j < q->n_pins; j++) {
     int32_t i = q->pin_items[j];
-    if (i < 0 || i >= n || !ws->elig[i]) continue;
+    if (i < 0 || i >= n || !eligible(ws, i)) continue;
     int s = add_to_pool(ws, &np, i);
     if (s >= 0) ws->p_flag[s] |= F_PINNED;
   }
@@ -379,7 +612,10 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     if (o < omin) omin = o;
     if (o > omax) omax = o;
     ws->p_maxsim[s] = 0;
-    if (q->item_vectors) {
+    ws->p_upto[s] = 0;
+    if (by_category(q)) {
+      ws->p_inv[s] = q->catidx->inv_norm[ws->p_item[s]];
+    } else if (q->item_vectors) {
       const float *x = q->item_vectors + (size_t)ws->p_item[s] * (size_t)q->dim;
       float nn = dotf(x, x, q->dim);
       ws->p_inv[s] = nn > 0 ? 1.0f / sqrtf(nn) : 0.0f;
@@ -438,8 +674,9 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     } else {
       const reco_model *m = q->members[r->model].model;
       r->reason = strcmp(m->algo->name, "popular") ? RECO_REASON_MODEL : RECO_REASON_POPULAR;
-      /* userknn explains by neighbour users, not history items */
-      if (q->reasons && r->reason == RECO_REASON_MODEL && m->algo->explain && q->view.n &&
+      /* userknn explains by neighbour users, not history items; explain_many is done for the
+       * whole page below */
+      if (q->reasons && r->reason == RECO_REASON_MODEL && m->algo->explain && !m->algo->explain_many && q->view.n &&
           strcmp(m->algo->name, "userknn")) {
         int32_t because;
         float wt;
@@ -453,6 +690,26 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
           r->because = because;
         }
       }
+    }
+  }
+
+  /* reasons of the members that explain a page in one pass */
+  for (int mb = 0; !rc && q->reasons && q->view.n && !use_cold && mb < q->n_members; mb++) {
+    const reco_model *m = q->members[mb].model;
+    if (!m->algo->explain_many || !strcmp(m->algo->name, "userknn")) continue;
+    int32_t items[RECO_REC_EXPLAIN_BATCH], because[RECO_REC_EXPLAIN_BATCH], at[RECO_REC_EXPLAIN_BATCH];
+    float wt[RECO_REC_EXPLAIN_BATCH];
+    for (int x = 0; x < cnt && !rc;) {
+      int nb = 0;
+      for (; x < cnt && nb < RECO_REC_EXPLAIN_BATCH; x++)
+        if (out[x].model == mb && out[x].reason == RECO_REASON_MODEL) at[nb] = x, items[nb++] = out[x].item;
+      if (!nb) break;
+      rc = m->algo->explain_many(m, &q->view, items, nb, because, wt);
+      for (int y = 0; !rc && y < nb; y++)
+        if (because[y] >= 0) {
+          out[at[y]].reason = RECO_REASON_HISTORY;
+          out[at[y]].because = because[y];
+        }
     }
   }
 
@@ -485,5 +742,93 @@ int reco__rec_item_popularity(const reco_dataset *ds, float **out) {
   *out = reco__malloc((size_t)(ds->n_items ? ds->n_items : 1) * sizeof **out);
   if (!*out) return reco__seterr(RECO_ENOMEM, "out of memory for item popularity");
   for (int32_t i = 0; i < ds->n_items; i++) (*out)[i] = (float)(ds->iptr[i + 1] - ds->iptr[i]);
+  return 0;
+}
+
+void reco__rec_catindex_free(reco_rec_catindex *ci) {
+  if (!ci) return;
+  reco__free(ci->mask);
+  reco__free(ci->cptr);
+  reco__free(ci->citem);
+  reco__free(ci->crating);
+  reco__free(ci->inv_norm);
+  reco__free(ci);
+}
+
+/* qsort context-free: postings are sorted as (rating, item) pairs */
+typedef struct rated_item {
+  float r;
+  int32_t i;
+} rated_item;
+
+static int by_rating_desc(const void *a, const void *b) {
+  const rated_item *x = a, *y = b;
+  bool xn = isnan(x->r), yn = isnan(y->r);
+  if (xn != yn) return xn ? 1 : -1; /* unknown ratings last */
+  if (!xn && x->r != y->r) return x->r > y->r ? -1 : 1;
+  return (x->i > y->i) - (x->i < y->i);
+}
+
+int reco__rec_catindex_build(const reco_itemmeta *meta, int32_t n_items, const float *rating,
+                             reco_rec_catindex **out) {
+  *out = NULL;
+  int32_t nc = meta && meta->cats ? reco__idmap_size(meta->cats) : 0;
+  if (nc <= 0 || !meta->cat_ptr || n_items <= 0) return reco__seterr(RECO_ENOTFOUND, "the catalogue has no categories");
+  reco_rec_catindex *ci = reco__calloc(1, sizeof *ci);
+  if (!ci) return reco__seterr(RECO_ENOMEM, "out of memory for a category index");
+  size_t n = (size_t)n_items;
+  int64_t total = 0;
+  for (int32_t i = 0; i < n_items && i < meta->n_items; i++) total += meta->cat_ptr[i + 1] - meta->cat_ptr[i];
+  ci->n_items = n_items;
+  ci->n_cats = nc;
+  ci->mask = reco__calloc(n, sizeof *ci->mask);
+  ci->inv_norm = reco__calloc(n, sizeof *ci->inv_norm);
+  ci->cptr = reco__calloc((size_t)nc + 1, sizeof *ci->cptr);
+  ci->citem = reco__malloc((size_t)(total ? total : 1) * sizeof *ci->citem);
+  if (!ci->mask || !ci->inv_norm || !ci->cptr || !ci->citem) {
+    reco__rec_catindex_free(ci);
+    return reco__seterr(RECO_ENOMEM, "out of memory for a category index");
+  }
+  ci->mask_exact = nc <= 64;
+  for (int32_t i = 0; i < n_items && i < meta->n_items; i++) {
+    int64_t a = meta->cat_ptr[i], b = meta->cat_ptr[i + 1];
+    if (b > a) ci->inv_norm[i] = 1.0f / sqrtf((float)(b - a));
+    for (int64_t p = a; p < b; p++) {
+      int32_t c = meta->cat_idx[p];
+      if (c < 0 || c >= nc) continue;
+      if (c < 64) ci->mask[i] |= 1ull << c;
+      ci->cptr[c + 1]++;
+    }
+  }
+  for (int32_t c = 0; c < nc; c++) ci->cptr[c + 1] += ci->cptr[c];
+  /* fill in item order with a moving cursor per category (cptr shifted back afterwards) */
+  for (int32_t i = 0; i < n_items && i < meta->n_items; i++)
+    for (int64_t p = meta->cat_ptr[i]; p < meta->cat_ptr[i + 1]; p++) {
+      int32_t c = meta->cat_idx[p];
+      if (c >= 0 && c < nc) ci->citem[ci->cptr[c]++] = i;
+    }
+  for (int32_t c = nc; c > 0; c--) ci->cptr[c] = ci->cptr[c - 1];
+  ci->cptr[0] = 0;
+  if (rating) {
+    rated_item *tmp = reco__malloc((size_t)(total ? total : 1) * sizeof *tmp);
+    ci->crating = reco__malloc((size_t)(total ? total : 1) * sizeof *ci->crating);
+    if (!tmp || !ci->crating) {
+      reco__free(tmp);
+      reco__rec_catindex_free(ci);
+      return reco__seterr(RECO_ENOMEM, "out of memory for a category index");
+    }
+    for (int32_t c = 0; c < nc; c++) {
+      int64_t a = ci->cptr[c], b = ci->cptr[c + 1];
+      for (int64_t p = a; p < b; p++) tmp[p - a] = (rated_item){rating[ci->citem[p]], ci->citem[p]};
+      qsort(tmp, (size_t)(b - a), sizeof *tmp, by_rating_desc);
+      for (int64_t p = a; p < b; p++) {
+        ci->citem[p] = tmp[p - a].i;
+        ci->crating[p] = tmp[p - a].r;
+      }
+    }
+    reco__free(tmp);
+    ci->rating = rating;
+  }
+  *out = ci;
   return 0;
 }

@@ -73,6 +73,30 @@ typedef struct reco_rec_filters {
   const uint8_t *available;     /* bitmap, bit (i & 7) of byte i >> 3 set = item i available */
 } reco_rec_filters;
 
+/*
+ * A catalogue's category index, built once per catalogue (not per request): per-item category
+ * bitmasks (exact when every category id is < 64) and the category -> items lists. With it a
+ * category filter visits only the items of the requested categories, and MMR on categories
+ * costs a popcount per pair instead of a dot product over one-hot vectors.
+ */
+typedef struct reco_rec_catindex {
+  int32_t n_items, n_cats;
+  uint64_t *mask;     /* per item: bit c set when the item is in category c (c < 64) */
+  bool mask_exact;    /* every category id is < 64, so mask is the whole truth */
+  int64_t *cptr;      /* category -> items, CSR (n_cats + 1) */
+  int32_t *citem;
+  float *crating;     /* with a rating array: each category's items by rating, best first, and
+                       * their ratings here (NAN last), so a minimum rating stops the walk early */
+  const float *rating; /* the ratings the lists were sorted by (the caller's), or NULL */
+  float *inv_norm;    /* per item: 1 / sqrt(number of categories), 0 for none */
+} reco_rec_catindex;
+
+/* rating (per item, NAN = unknown) may be NULL; when given it must stay alive with the index and
+ * be the array a request passes as filters.rating for the early stop to apply. */
+int reco__rec_catindex_build(const reco_itemmeta *meta, int32_t n_items, const float *rating,
+                             reco_rec_catindex **out);
+void reco__rec_catindex_free(reco_rec_catindex *ci);
+
 typedef struct reco_rec_request {
   reco_user_view view;
   int k;      /* page size (>= 1) */
@@ -83,6 +107,7 @@ typedef struct reco_rec_request {
   const reco_model *cold_model; /* may be NULL: then the members answer cold views */
   reco_cold_strategy cold;
   const reco_itemmeta *meta;    /* categories and prices for the filters; may be NULL */
+  const reco_rec_catindex *catidx; /* the same categories indexed (fast filters, MMR); may be NULL */
   reco_rec_filters filters;
   /* business rules */
   const int32_t *boost_items;   /* relevance x boost_factors[j] (or x boost when factors NULL) */
@@ -100,6 +125,7 @@ typedef struct reco_rec_request {
   float relevance_weight;       /* NAN or < 0: 1 - diversity_weight - novelty_weight (floor 0) */
   const float *item_vectors;    /* n_items x dim, row-major; NULL = no diversity term */
   int dim;
+  bool diversity_by_category;   /* no item_vectors: MMR cosine of category sets (needs catidx) */
   const float *item_pop;        /* per item: users who interacted (for novelty); NULL = none */
   double pop_total;             /* all users */
   bool reasons;                 /* fill reason/because/model (costs one explain per item) */

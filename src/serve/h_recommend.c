@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "base/base.h"
+#include "fjson.h"
 #include "scratch.h"
 #include "serve.h"
 
@@ -43,51 +44,49 @@ typedef struct rec_args {
   int n_cats;
   bool cat_filter;
   double min_rating; /* NAN = none */
-  json_t *exclude;   /* array of strings or NULL */
+  const fj_val *exclude; /* array of strings or NULL */
   double diversity;
 } rec_args;
 
 /* The filters object: category (string or list), minRating, excludeItems. */
-static bool parse_filters(json_t *f, const srv_snapshot *s, rec_args *a, srv_resp *rs, int *st) {
-  if (!f || json_is_null(f)) return true;
-  if (!json_is_object(f)) {
+static bool parse_filters(const fj_doc *d, const fj_val *f, const srv_snapshot *s, rec_args *a, srv_resp *rs, int *st) {
+  if (fj_is_null(f)) return true;
+  if (!fj_is_obj(f)) {
     *st = srv_error(rs, 400, "invalid_argument", "filters", "filters must be an object");
     return false;
   }
-  json_t *c = json_object_get(f, "category");
-  if (c && !json_is_null(c)) {
-    json_t *one = json_is_string(c) ? c : NULL;
-    size_t n = one ? 1 : json_is_array(c) ? json_array_size(c) : 0;
-    if ((!one && !json_is_array(c)) || n > MAX_CATS_FILTER) {
+  const fj_val *c = fj_get(d, f, "category");
+  if (!fj_is_null(c)) {
+    bool one = fj_is_str(c);
+    if ((!one && !fj_is_arr(c)) || (!one && c->n > MAX_CATS_FILTER)) {
       *st = srv_error(rs, 400, "invalid_argument", "filters.category", "filters.category must be a string or a list of at most %d strings", MAX_CATS_FILTER);
       return false;
     }
     a->cat_filter = true;
-    for (size_t k = 0; k < n; k++) {
-      json_t *e = one ? one : json_array_get(c, k);
-      if (!json_is_string(e)) {
+    size_t k = 0;
+    for (const fj_val *e = one ? c : fj_first(d, c); e; e = one ? NULL : fj_next(d, e), k++) {
+      if (!fj_is_str(e)) {
         *st = srv_error(rs, 400, "invalid_argument", "filters.category", "filters.category[%zu] must be a string", k);
         return false;
       }
       const reco_itemmeta *meta = s->cat ? s->cat->meta : NULL;
-      int32_t id = meta && meta->cats ? reco__idmap_get(meta->cats, json_string_value(e), json_string_length(e)) : -1;
+      int32_t id = meta && meta->cats ? reco__idmap_get(meta->cats, e->s, e->n) : -1;
       if (id >= 0) a->cats[a->n_cats++] = id; /* an unknown category matches no item */
     }
   }
-  json_t *r = json_object_get(f, "minRating");
-  if (r && !json_is_null(r)) {
-    if (!json_is_number(r) || json_number_value(r) < 0 || json_number_value(r) > 5) {
+  const fj_val *r = fj_get(d, f, "minRating");
+  if (!fj_is_null(r)) {
+    if (!fj_is_num(r) || r->num < 0 || r->num > 5) {
       *st = srv_error(rs, 400, "invalid_argument", "filters.minRating", "filters.minRating must be a number in [0, 5]");
       return false;
     }
-    a->min_rating = json_number_value(r);
+    a->min_rating = r->num;
   }
-  json_t *x = json_object_get(f, "excludeItems");
-  if (x && !json_is_null(x)) {
-    size_t k;
-    json_t *e;
-    if (!json_is_array(x)) goto bad_x;
-    json_array_foreach(x, k, e) if (!json_is_string(e)) goto bad_x;
+  const fj_val *x = fj_get(d, f, "excludeItems");
+  if (!fj_is_null(x)) {
+    if (!fj_is_arr(x)) goto bad_x;
+    for (const fj_val *e = fj_first(d, x); e; e = fj_next(d, e))
+      if (!fj_is_str(e)) goto bad_x;
     a->exclude = x;
   }
   return true;
@@ -124,46 +123,34 @@ static void on_live(void *arg, const char *item, float value) {
   lh->val[lh->n++] = value;
 }
 
-static void write_item_meta(srv_buf *b, const srv_snapshot *s, int32_t ci, int32_t cat) {
-  const srv_item *it = &s->items[ci];
-  srv_buf_puts(b, ",\"metadata\":{\"title\":");
-  srv_buf_puts(b, it->title_json ? it->title_json : "null");
-  srv_buf_puts(b, ",\"category\":");
-  srv_buf_puts(b, cat >= 0 && cat < s->n_cats ? s->cat_json[cat] : "null");
-  srv_buf_puts(b, ",\"price\":");
-  srv_buf_jnum(b, it->price);
-  srv_buf_puts(b, ",\"rating\":");
-  srv_buf_jnum(b, it->rating);
-  srv_buf_puts(b, "}");
-}
-
 int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   int st = 200;
-  json_t *j = srv_parse_object(rq, rs, &st);
+  fj_doc *d = NULL;
+  const fj_val *j = srv_parse_fast(rq, rs, &st, &d);
   if (!j) return st;
   srv_snapshot *s = NULL;
   rec_args a = {.min_rating = NAN};
-  json_t *u = json_object_get(j, "userId");
-  if (!json_is_string(u) || json_string_length(u) == 0 || json_string_length(u) > MAX_ID) {
+  const fj_val *u = fj_get(d, j, "userId");
+  if (!fj_is_str(u) || u->n == 0 || u->n > MAX_ID) {
     st = srv_error(rs, 400, "invalid_argument", "userId", "userId is required: a non-empty string of at most %d bytes", MAX_ID);
     goto out;
   }
-  a.user = json_string_value(u);
-  if (!srv_get_int(j, "limit", 1, SRV_MAX_LIMIT, rq->cfg->rec_limit, &a.limit, rs, &st)) goto out;
-  json_t *al = json_object_get(j, "algorithm");
-  if (al && !json_is_null(al) && !json_is_string(al)) {
+  a.user = u->s;
+  if (!srv_fget_int(d, j, "limit", 1, SRV_MAX_LIMIT, rq->cfg->rec_limit, &a.limit, rs, &st)) goto out;
+  const fj_val *al = fj_get(d, j, "algorithm");
+  if (!fj_is_null(al) && !fj_is_str(al)) {
     st = srv_error(rs, 400, "invalid_argument", "algorithm", "algorithm must be a string");
     goto out;
   }
-  a.algo = json_is_string(al) ? json_string_value(al) : rq->cfg->default_algo;
-  json_t *dw = json_object_get(j, "diversityWeight");
-  if (dw && !json_is_null(dw) && (!json_is_number(dw) || json_number_value(dw) < 0 || json_number_value(dw) > 1)) {
+  a.algo = fj_is_str(al) ? al->s : rq->cfg->default_algo;
+  const fj_val *dw = fj_get(d, j, "diversityWeight");
+  if (!fj_is_null(dw) && (!fj_is_num(dw) || dw->num < 0 || dw->num > 1)) {
     st = srv_error(rs, 400, "invalid_argument", "diversityWeight", "diversityWeight must be a number in [0, 1]");
     goto out;
   }
-  a.diversity = json_is_number(dw) ? json_number_value(dw) : 0;
-  json_t *ctx = json_object_get(j, "context");
-  if (ctx && !json_is_null(ctx) && !json_is_object(ctx)) {
+  a.diversity = fj_is_num(dw) ? dw->num : 0;
+  const fj_val *ctx = fj_get(d, j, "context");
+  if (!fj_is_null(ctx) && !fj_is_obj(ctx)) {
     st = srv_error(rs, 400, "invalid_argument", "context", "context must be an object");
     goto out;
   }
@@ -171,7 +158,7 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
     st = srv_error(rs, 503, "unavailable", NULL, "no model is loaded yet");
     goto out;
   }
-  if (!parse_filters(json_object_get(j, "filters"), s, &a, rs, &st)) goto out;
+  if (!parse_filters(d, fj_get(d, j, "filters"), s, &a, rs, &st)) goto out;
   char msg[1024];
   int mk = srv_snapshot_pick(s, a.algo, msg, sizeof msg);
   if (mk < 0) {
@@ -180,7 +167,7 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   }
 
   /* the user: catalogue history, and the model's own index when it knows them */
-  size_t ul = json_string_length(u);
+  size_t ul = u->n;
   int32_t cu = s->cat ? reco__idmap_get(s->cat->users, a.user, ul) : -1;
   if (s->cat && cu >= s->cat->n_users) cu = -1;
   size_t n_raw = cu >= 0 ? (size_t)(s->cat->uptr[cu + 1] - s->cat->uptr[cu]) : 0;
@@ -200,7 +187,7 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   const reco_model *m = sm->m;
   if (cold) mu = -1;
 
-  size_t n_excl = a.exclude ? json_array_size(a.exclude) : 0;
+  size_t n_excl = a.exclude ? a.exclude->n : 0;
   srv_scratch *sc = srv_scratch_get(m->n_items, n_raw + lh.n ? n_raw + lh.n : 1, n_excl ? n_excl : 1);
   if (!sc) {
     st = srv_error(rs, 503, "unavailable", NULL, "out of memory");
@@ -222,9 +209,8 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
     sc->hist_val[n_hist++] = lh.val[p];
   }
   size_t n_x = 0;
-  for (size_t k = 0; k < n_excl; k++) {
-    json_t *e = json_array_get(a.exclude, k);
-    int32_t ci = reco__idmap_get(s->ids, json_string_value(e), json_string_length(e));
+  for (const fj_val *e = a.exclude ? fj_first(d, a.exclude) : NULL; e; e = fj_next(d, e)) {
+    int32_t ci = reco__idmap_get(s->ids, e->s, e->n);
     int32_t mi = ci >= 0 ? srv_c2m(sm, ci) : -1;
     if (mi >= 0) sc->excl[n_x++] = mi;
   }
@@ -252,6 +238,8 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
       .diversity_weight = (float)a.diversity,
       .relevance_weight = NAN,
       /* the MMR term only when asked for: without it the list is relevance order */
+      .catidx = sm->catidx,
+      .diversity_by_category = a.diversity > 0,
       .item_vectors = a.diversity > 0 ? sm->catvec : NULL,
       .dim = a.diversity > 0 && sm->catvec ? sm->cat_dim : 0,
       .reasons = !cold && n_hist > 0,
@@ -281,18 +269,18 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
     int32_t bc = it->reason == RECO_REASON_HISTORY && it->because >= 0 && it->because < m->n_items
                      ? srv_m2c(sm, it->because)
                      : -1;
-    if (bc >= 0 && bc < s->n_items && s->items[bc].title) {
-      char reason[512];
-      snprintf(reason, sizeof reason, "Because you interacted with %s", s->items[bc].title);
-      srv_buf_jstr(b, reason);
-    } else if (cat >= 0) {
-      char reason[512];
-      snprintf(reason, sizeof reason, "Popular in %s", reco__idmap_str(s->cat->meta->cats, cat));
-      srv_buf_jstr(b, reason);
+    /* the reasons splice pre-escaped JSON strings (a title, a category) after a fixed prefix */
+    if (bc >= 0 && bc < s->n_items && s->items[bc].title_json) {
+      srv_buf_puts(b, "\"Because you interacted with ");
+      srv_buf_puts(b, s->items[bc].title_json + 1);
+    } else if (cat >= 0 && cat < s->n_cats) {
+      srv_buf_puts(b, "\"Popular in ");
+      srv_buf_puts(b, s->cat_json[cat] + 1);
     } else {
       srv_buf_puts(b, "\"Popular\"");
     }
-    write_item_meta(b, s, ci, cat);
+    if (cat == s->items[ci].cat0 && s->items[ci].meta_json) srv_buf_puts(b, s->items[ci].meta_json);
+    else srv_item_meta_json(b, s, ci, cat);
     srv_buf_puts(b, "}");
   }
   srv_buf_puts(b, "],\"algorithm\":");
@@ -306,6 +294,5 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   srv_buf_puts(b, ",\"cacheHit\":false}}");
 out:
   srv_snapshot_release(s);
-  json_decref(j);
   return st;
 }

@@ -110,7 +110,10 @@ void srv_buf_jnum(srv_buf *b, double v) {
   double a = fabs(v);
   char tmp[40];
   if (a >= 1e-4 && a < 1e9) {
-    int e = (int)floor(log10(a));
+    /* e = floor(log10(a)) by comparison (log10 was most of this function's time) */
+    static const double bound[] = {1e-3, 1e-2, 1e-1, 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
+    int e = -4;
+    while (e < 8 && a >= bound[e + 4]) e++;
     int dec = 5 - e;
     if (dec < 0) dec = 0;
     static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "base/base.h"
+#include "fjson.h"
 #include "serve.h"
 
 double srv_ms_since(double t0) { return (reco__now() - t0) * 1e3; }
@@ -62,5 +63,47 @@ bool srv_get_int(json_t *o, const char *field, long lo, long hi, long def, long 
     return false;
   }
   *out = (long)d;
+  return true;
+}
+
+/* The fast path (fjson.h) of srv_parse_object, for the hot handlers: the same errors. */
+const fj_val *srv_parse_fast(srv_req *rq, srv_resp *rs, int *status, fj_doc **doc) {
+  *doc = NULL;
+  if (!rq->body_len) {
+    *status = srv_error(rs, 400, "invalid_argument", NULL, "the request body must be a JSON object");
+    return NULL;
+  }
+  fj_doc *d = fj_thread_doc();
+  int rc = d ? fj_parse(d, rq->body, rq->body_len) : -2;
+  if (rc == -2) {
+    *status = srv_error(rs, 503, "unavailable", NULL, "out of memory");
+    return NULL;
+  }
+  if (rc) {
+    *status = srv_error(rs, 400, "invalid_json", NULL, "invalid JSON at %s", d->err);
+    return NULL;
+  }
+  const fj_val *root = fj_root(d);
+  if (!fj_is_obj(root)) {
+    *status = srv_error(rs, 400, "invalid_argument", NULL, "the request body must be a JSON object");
+    return NULL;
+  }
+  *doc = d;
+  return root;
+}
+
+bool srv_fget_int(const fj_doc *d, const fj_val *o, const char *field, long lo, long hi, long def, long *out,
+                  srv_resp *rs, int *status) {
+  const fj_val *v = fj_get(d, o, field);
+  if (fj_is_null(v)) {
+    *out = def;
+    return true;
+  }
+  double x = fj_is_num(v) ? v->num : NAN;
+  if (!fj_is_num(v) || !(x >= (double)lo && x <= (double)hi) || x != (double)(long)x) {
+    *status = srv_error(rs, 400, "invalid_argument", field, "%s must be an integer in [%ld, %ld]", field, lo, hi);
+    return false;
+  }
+  *out = (long)x;
   return true;
 }

@@ -83,7 +83,8 @@ typedef struct srv_model {
   /* the recommend pipeline's per-item inputs in this model's item indices (built at load) */
   reco_itemmeta meta; /* categories only (cats shared with the catalogue); n_items 0 = none */
   float *rating;      /* per model item, the catalogue's average rating (NAN = unknown) */
-  float *catvec;      /* category one-hots for MMR, n_items x cat_dim (NULL = no categories) */
+  struct reco_rec_catindex *catidx; /* category bitmasks and lists (filters, MMR); NULL = none */
+  float *catvec;      /* category one-hots for MMR when there are > 64 categories, else NULL */
   int cat_dim;
   uint8_t *avail;     /* bitmap of the model items the catalogue knows; NULL = all of them */
 } srv_model;
@@ -95,6 +96,7 @@ typedef struct srv_item {
   float price;      /* NAN when unknown */
   float rating;     /* average stars from the item text, NAN when unknown */
   int32_t cat0;     /* first category, -1 when none */
+  char *meta_json;  /* ,"metadata":{...} with cat0 as the category (the response's usual case) */
 } srv_item;
 
 typedef struct srv_snapshot {
@@ -115,6 +117,8 @@ typedef struct srv_snapshot {
   int32_t max_model_items;
 } srv_snapshot;
 
+/* ,"metadata":{"title","category","price","rating"} of catalogue item ci with category cat. */
+void srv_item_meta_json(srv_buf *b, const srv_snapshot *s, int32_t ci, int32_t cat);
 /* Loads every active model under root plus the catalogue named by root/CATALOGUE. */
 int srv_snapshot_load(const char *root, srv_snapshot **out);
 /* The current snapshot with a reference held (NULL when none is loaded); release when done. */
@@ -216,6 +220,13 @@ json_t *srv_parse_object(srv_req *rq, srv_resp *rs, int *status);
 /* Reads an optional integer field in [lo, hi]; *status set to the 400 on a bad value. */
 bool srv_get_int(json_t *o, const char *field, long lo, long hi, long def, long *out, srv_resp *rs, int *status);
 double srv_ms_since(double t0);
+/* The same two for the hot handlers, over the allocation-free reader of fjson.h: the body's
+ * root object in the thread's document *doc (valid until the thread's next parse). */
+struct fj_doc;
+struct fj_val;
+const struct fj_val *srv_parse_fast(srv_req *rq, srv_resp *rs, int *status, struct fj_doc **doc);
+bool srv_fget_int(const struct fj_doc *d, const struct fj_val *o, const char *field, long lo, long hi, long def,
+                  long *out, srv_resp *rs, int *status);
 
 int srv_h_recommend(srv_req *rq, srv_resp *rs);
 int srv_h_similar(srv_req *rq, srv_resp *rs);

@@ -50,12 +50,14 @@ static void snapshot_free(srv_snapshot *s) {
     free(s->models[k].meta.cat_idx);
     free(s->models[k].rating);
     reco__free_aligned(s->models[k].catvec);
+    reco__rec_catindex_free(s->models[k].catidx);
     free(s->models[k].avail);
   }
   for (int32_t i = 0; s->items && i < s->n_items; i++) {
     free(s->items[i].id_json);
     free(s->items[i].title_json);
     free(s->items[i].title);
+    free(s->items[i].meta_json);
   }
   free(s->items);
   free(s->f_rating);
@@ -166,7 +168,31 @@ static int build_items(srv_snapshot *s, const reco_idmap *ids) {
   s->f_rating = malloc((size_t)(s->n_items ? s->n_items : 1) * sizeof *s->f_rating);
   if (!s->f_rating) return RECO_ENOMEM;
   for (int32_t i = 0; i < s->n_items; i++) s->f_rating[i] = s->items[i].rating;
+  /* each item's response metadata, written once here instead of once per response */
+  for (int32_t i = 0; i < s->n_items; i++) {
+    srv_item *it = &s->items[i];
+    srv_buf b = {0};
+    srv_item_meta_json(&b, s, i, it->cat0);
+    if (b.oom || !b.p) {
+      srv_buf_free(&b);
+      return RECO_ENOMEM;
+    }
+    it->meta_json = b.p;
+  }
   return 0;
+}
+
+void srv_item_meta_json(srv_buf *b, const srv_snapshot *s, int32_t ci, int32_t cat) {
+  const srv_item *it = &s->items[ci];
+  srv_buf_puts(b, ",\"metadata\":{\"title\":");
+  srv_buf_puts(b, it->title_json ? it->title_json : "null");
+  srv_buf_puts(b, ",\"category\":");
+  srv_buf_puts(b, cat >= 0 && cat < s->n_cats ? s->cat_json[cat] : "null");
+  srv_buf_puts(b, ",\"price\":");
+  srv_buf_jnum(b, it->price);
+  srv_buf_puts(b, ",\"rating\":");
+  srv_buf_jnum(b, it->rating);
+  srv_buf_puts(b, "}");
 }
 
 static int map_items(srv_snapshot *s, srv_model *sm, const reco_idmap *ids) {
@@ -226,9 +252,12 @@ static int model_inputs(srv_snapshot *s, srv_model *sm) {
   sm->meta.cat_ptr[n] = o;
   sm->meta.n_items = n;
   sm->meta.cats = meta->cats;
-  int rc = reco__rec_category_vectors(&sm->meta, n, &sm->catvec, &sm->cat_dim);
-  if (rc == RECO_ENOTFOUND) rc = 0; /* no categories: no diversity term */
-  return rc;
+  int rc = reco__rec_catindex_build(&sm->meta, n, sm->rating, &sm->catidx);
+  if (rc == RECO_ENOTFOUND) return 0; /* no categories: no category filter index, no diversity term */
+  if (rc) return rc;
+  /* more than 64 categories: MMR falls back to one-hot vectors */
+  if (!sm->catidx->mask_exact) rc = reco__rec_category_vectors(&sm->meta, n, &sm->catvec, &sm->cat_dim);
+  return rc == RECO_ENOTFOUND ? 0 : rc;
 }
 
 /* The metrics text of a model file, checked to be a JSON object; ndcg@10 picked out. */

@@ -335,6 +335,63 @@ static void test_mmr_diversity(void **state) {
   reco_dataset_free(ds);
 }
 
+/* The fast paths (category index: posting lists sorted by rating with an early stop, bitmask
+ * filters, MMR by category groups; explain_many for reasons) give exactly the lists of the
+ * general paths (a scan of every item, MMR by lazy greedy over one-hot vectors, one explain
+ * per item), over users, filters and diversity weights. */
+static void test_fast_paths_agree(void **state) {
+  (void)state;
+  float rating[N_ITEMS];
+  for (int i = 0; i < N_ITEMS; i++) rating[i] = i % 9 == 4 ? NAN : (float)((i * 7) % 11) / 2.0f;
+  reco_rec_catindex *ci;
+  assert_int_equal(reco__rec_catindex_build(g_ds->meta, g_ds->n_items, rating, &ci), 0);
+  assert_true(ci->mask_exact);
+  reco_rec_ws *w1 = ws_new(), *w2 = ws_new();
+  reco_rec_item a[N_ITEMS], b[N_ITEMS];
+  int compared = 0;
+  for (int32_t u = 0; u < N_USERS; u += 3)
+    for (int v = 0; v < 12; v++) {
+      reco_rec_request q = base_request(u);
+      q.k = 3 + v % 5;
+      q.pool = 10 + 7 * (v % 4);
+      q.reasons = true;
+      int32_t cats[2] = {v % 4, (v + 1) % 4};
+      if (v % 3) {
+        q.filters.include_cats = cats;
+        q.filters.n_include_cats = (size_t)(v % 3);
+      }
+      q.filters.rating = rating;
+      if (v % 2) q.filters.min_rating = 1.5f;
+      q.diversity_weight = (float)(v % 4) * 0.3f;
+      reco_rec_request q1 = q, q2 = q;
+      q1.item_vectors = g_vec;
+      q1.dim = g_dim;
+      q2.catidx = ci;
+      q2.diversity_by_category = true;
+      int n1 = run(&q1, w1, a), n2 = run(&q2, w2, b);
+      assert_int_equal(n1, n2);
+      for (int x = 0; x < n1; x++) {
+        assert_int_equal(a[x].item, b[x].item);
+        assert_true(a[x].score == b[x].score);
+        assert_int_equal(a[x].reason, b[x].reason);
+        assert_int_equal(a[x].because, b[x].because);
+        /* the reason is the history item explain() names first */
+        if (a[x].reason == RECO_REASON_HISTORY) {
+          const reco_model *m = q.members[a[x].model].model;
+          int32_t because;
+          float wt;
+          assert_int_equal(m->algo->explain(m, &q.view, a[x].item, 1, &because, &wt), 1);
+          assert_int_equal(because, a[x].because);
+        }
+        compared++;
+      }
+    }
+  assert_true(compared > 100);
+  reco__rec_ws_free(w1);
+  reco__rec_ws_free(w2);
+  reco__rec_catindex_free(ci);
+}
+
 /* The whole request (three members incl. fold-in, filters, rules, MMR, novelty, reasons) with
  * the next allocation set to fail: it must still succeed, with the same list. */
 static void test_no_allocation(void **state) {
@@ -480,6 +537,7 @@ int main(void) {
       cmocka_unit_test(test_pagination),
       cmocka_unit_test(test_mmr_zero_is_relevance),
       cmocka_unit_test(test_mmr_diversity),
+      cmocka_unit_test(test_fast_paths_agree),
       cmocka_unit_test(test_no_allocation),
       cmocka_unit_test(test_cold_start),
       cmocka_unit_test(test_bad_requests),
