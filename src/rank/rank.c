@@ -51,7 +51,7 @@ struct reco_rec_ws {
   float *p_obj, *p_rel, *p_nov, *p_maxsim, *p_inv, *p_key;
   int32_t *p_upto, *heap; /* MMR: chosen items folded into p_maxsim; the lazy-greedy heap */
   /* MMR on categories: candidates grouped by category set (cap groups, hash of hcap slots) */
-  int32_t *p_next, *g_head, *g_best, *g_hash;
+  int32_t *g_head, *g_best, *g_hash; /* group start in heap, group size, hash of groups */
   uint64_t *g_mask;
   float *g_inv, *g_max;
   int hcap;
@@ -88,7 +88,6 @@ void reco__rec_ws_free(reco_rec_ws *ws) {
   reco__free(ws->p_key);
   reco__free(ws->p_upto);
   reco__free(ws->heap);
-  reco__free(ws->p_next);
   reco__free(ws->g_head);
   reco__free(ws->g_best);
   reco__free(ws->g_hash);
@@ -133,7 +132,6 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   ws->heap = reco__malloc(cap * sizeof *ws->heap);
   ws->hcap = 16;
   while ((size_t)ws->hcap < 2 * cap) ws->hcap *= 2;
-  ws->p_next = reco__malloc(cap * sizeof *ws->p_next);
   ws->g_head = reco__malloc(cap * sizeof *ws->g_head);
   ws->g_best = reco__malloc(cap * sizeof *ws->g_best);
   ws->g_mask = reco__malloc(cap * sizeof *ws->g_mask);
@@ -146,7 +144,7 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   ws->final = reco__malloc(cap * sizeof *ws->final);
   ws->cand = reco__malloc(n * sizeof *ws->cand);
   if (!ws->scores || !ws->stamp || !ws->elist || !ws->slot || !ws->p_item || !ws->p_obj || !ws->p_rel || !ws->p_nov ||
-      !ws->p_maxsim || !ws->p_inv || !ws->p_key || !ws->p_upto || !ws->heap || !ws->p_next ||
+      !ws->p_maxsim || !ws->p_inv || !ws->p_key || !ws->p_upto || !ws->heap ||
       !ws->g_head || !ws->g_best || !ws->g_mask || !ws->g_inv || !ws->g_max || !ws->g_hash || !ws->p_best || !ws->p_flag || !ws->order || !ws->final || !ws->cand ||
       false) {
     reco__rec_ws_free(ws);
@@ -179,35 +177,55 @@ static bool has_any_cat(const reco_itemmeta *meta, int32_t i, const int32_t *cat
  * requested categories are visited, so a filtered request costs what its categories hold, not
  * the catalogue.
  */
-static bool passes(const reco_rec_request *q, int32_t i, bool check_include) {
+typedef struct fplan {
+  const uint8_t *avail;
+  const float *rating;
+  float min_rating;
+  const float *price;
+  float pmin, pmax;           /* -inf / +inf when unbounded */
+  const uint64_t *mask;       /* category bitmasks (exact), or NULL: the CSR lists */
+  int32_t mask_n;
+  uint64_t inc, exc;          /* wanted / refused categories as masks */
+} fplan;
+
+/* The filters once per request, so the per-item test is a few loads and compares. */
+static fplan plan_filters(const reco_rec_request *q) {
   const reco_rec_filters *f = &q->filters;
   const reco_itemmeta *meta = q->meta;
-  const reco_rec_catindex *ci = q->catidx;
-  if (f->available && !((f->available[i >> 3] >> (i & 7)) & 1)) return false;
-  if (!isnan(f->min_rating) && !(f->rating[i] >= f->min_rating)) return false; /* NAN fails */
+  fplan p = {.avail = f->available, .rating = isnan(f->min_rating) ? NULL : f->rating, .min_rating = f->min_rating};
   if (!isnan(f->price_min) || !isnan(f->price_max)) {
-    float p = meta && meta->price && i < meta->n_items ? meta->price[i] : NAN;
-    if (isnan(p) || (!isnan(f->price_min) && p < f->price_min) || (!isnan(f->price_max) && p > f->price_max))
-      return false;
+    static const float k_no_price = NAN;
+    p.price = meta && meta->price ? meta->price : &k_no_price;
+    p.pmin = isnan(f->price_min) ? -INFINITY : f->price_min;
+    p.pmax = isnan(f->price_max) ? INFINITY : f->price_max;
   }
+  const reco_rec_catindex *ci = q->catidx;
+  if (ci && ci->mask_exact) {
+    p.mask = ci->mask;
+    p.mask_n = ci->n_items;
+    for (size_t j = 0; j < f->n_include_cats; j++)
+      if (f->include_cats[j] >= 0 && f->include_cats[j] < 64) p.inc |= 1ull << f->include_cats[j];
+    for (size_t j = 0; j < f->n_exclude_cats; j++)
+      if (f->exclude_cats[j] >= 0 && f->exclude_cats[j] < 64) p.exc |= 1ull << f->exclude_cats[j];
+  }
+  return p;
+}
+
+static inline bool passes(const reco_rec_request *q, const fplan *p, int32_t i, bool check_include) {
+  const reco_rec_filters *f = &q->filters;
+  if (p->avail && !((p->avail[i >> 3] >> (i & 7)) & 1)) return false;
+  if (p->rating && !(p->rating[i] >= p->min_rating)) return false; /* NAN fails */
+  if (p->price) {
+    const reco_itemmeta *meta = q->meta;
+    float pr = meta && meta->price && i < meta->n_items ? meta->price[i] : NAN;
+    if (!(pr >= p->pmin && pr <= p->pmax)) return false; /* NAN fails */
+  }
+  bool fast = p->mask && i < p->mask_n;
   if (check_include && f->n_include_cats) {
-    if (ci && ci->mask_exact && i < ci->n_items) {
-      uint64_t want = 0;
-      for (size_t j = 0; j < f->n_include_cats; j++)
-        if (f->include_cats[j] >= 0 && f->include_cats[j] < 64) want |= 1ull << f->include_cats[j];
-      if (!(ci->mask[i] & want)) return false;
-    } else if (!has_any_cat(meta, i, f->include_cats, f->n_include_cats)) {
-      return false;
-    }
+    if (fast ? !(p->mask[i] & p->inc) : !has_any_cat(q->meta, i, f->include_cats, f->n_include_cats)) return false;
   }
   if (f->n_exclude_cats) {
-    if (ci && ci->mask_exact && i < ci->n_items) {
-      for (size_t j = 0; j < f->n_exclude_cats; j++)
-        if (f->exclude_cats[j] >= 0 && f->exclude_cats[j] < 64 && ((ci->mask[i] >> f->exclude_cats[j]) & 1))
-          return false;
-    } else if (has_any_cat(meta, i, f->exclude_cats, f->n_exclude_cats)) {
-      return false;
-    }
+    if (fast ? (p->mask[i] & p->exc) != 0 : has_any_cat(q->meta, i, f->exclude_cats, f->n_exclude_cats)) return false;
   }
   return true;
 }
@@ -215,6 +233,7 @@ static bool passes(const reco_rec_request *q, int32_t i, bool check_include) {
 static void eligibility(const reco_rec_request *q, reco_rec_ws *ws) {
   const reco_rec_filters *f = &q->filters;
   const reco_rec_catindex *ci = q->catidx;
+  fplan plan = plan_filters(q);
   if (ws->epoch > UINT32_MAX - 3) {
     memset(ws->stamp, 0, (size_t)ws->n_items * sizeof *ws->stamp);
     ws->epoch = 0;
@@ -243,7 +262,7 @@ static void eligibility(const reco_rec_request *q, reco_rec_ws *ws) {
         uint32_t st = ws->stamp[i];
         if (st == ex || st == seen || st == ok) continue;
         ws->stamp[i] = seen;
-        if (passes(q, i, false)) {
+        if (passes(q, &plan, i, false)) {
           ws->stamp[i] = ok;
           ws->elist[n_el++] = i;
         }
@@ -252,7 +271,7 @@ static void eligibility(const reco_rec_request *q, reco_rec_ws *ws) {
   } else {
     for (int32_t i = 0; i < ws->n_items; i++) {
       if (ws->stamp[i] == ex) continue;
-      if (passes(q, i, true)) {
+      if (passes(q, &plan, i, true)) {
         ws->stamp[i] = ok;
         ws->elist[n_el++] = i;
       }
@@ -362,78 +381,96 @@ static inline bool mmr_better(const reco_rec_ws *ws, float va, int32_t a, float 
   return va > vb || (va == vb && ws->p_item[a] < ws->p_item[b]);
 }
 
-/* The best unchosen member of group g by objective (members share their similarity). */
-static int32_t group_best(const reco_rec_ws *ws, int32_t g) {
-  int32_t best = -1;
-  for (int32_t s = ws->g_head[g]; s >= 0; s = ws->p_next[s])
-    if (!(ws->p_flag[s] & F_CHOSEN) && (best < 0 || mmr_better(ws, ws->p_obj[s], s, ws->p_obj[best], best))) best = s;
-  return best;
+/* A max-heap by objective (ties: the smaller item) over the candidate slots h[0..n). */
+static void obj_heap_down(const reco_rec_ws *ws, int32_t *h, int32_t n, int32_t at) {
+  int32_t x = h[at];
+  for (;;) {
+    int32_t c = 2 * at + 1;
+    if (c >= n) break;
+    if (c + 1 < n && mmr_better(ws, ws->p_obj[h[c + 1]], h[c + 1], ws->p_obj[h[c]], h[c])) c++;
+    if (!mmr_better(ws, ws->p_obj[h[c]], h[c], ws->p_obj[x], x)) break;
+    h[at] = h[c];
+    at = c;
+  }
+  h[at] = x;
 }
 
 /*
  * MMR when similarity is the cosine of category sets: candidates with the same set (and norm)
  * have the same similarity to anything chosen, so within such a group the order never changes
- * and only each group's best can be the greedy choice. A pick then compares G group heads
- * instead of P candidates: O(P + L (G + group size)) for a list of L. Same choices, same ties
- * as the plain greedy scan.
+ * and only each group's best can be the greedy choice. Each group keeps its members in a heap
+ * by objective; a pick compares the G group heads and pops one: O(P + L (G + log P)) for a
+ * list of L over P candidates. Same choices, same ties as the plain greedy scan.
  */
 static int mmr_phase_groups(const reco_rec_request *q, reco_rec_ws *ws, int np, int n_sel, int limit,
                             uint8_t want_buried, float w_div) {
   const uint64_t *mask = q->catidx->mask;
   unsigned hm = (unsigned)ws->hcap - 1;
-  for (int h = 0; h < ws->hcap; h++) ws->g_hash[h] = -1;
+  int32_t *g_of = ws->p_upto, *g_size = ws->g_best, *g_start = ws->g_head;
   int32_t ng = 0;
   for (int s = 0; s < np; s++) {
     uint8_t fl = ws->p_flag[s];
+    g_of[s] = -1;
     if ((fl & (F_CHOSEN | F_PINNED)) || (fl & F_BURIED) != want_buried) continue;
     uint64_t mk = mask[ws->p_item[s]];
     float inv = ws->p_inv[s];
-    uint32_t bits;
-    memcpy(&bits, &inv, sizeof bits);
-    unsigned h = (unsigned)((mk ^ ((uint64_t)bits << 17)) * 0x9E3779B97F4A7C15ull >> 40) & hm;
-    int32_t g;
-    while ((g = ws->g_hash[h]) >= 0 && !(ws->g_mask[g] == mk && ws->g_inv[g] == inv)) h = (h + 1) & hm;
+    int32_t g = -1;
+    /* most lists hold a handful of category sets: look at the last few groups before hashing */
+    if (ng && ws->g_mask[ng - 1] == mk && ws->g_inv[ng - 1] == inv) g = ng - 1;
     if (g < 0) {
-      g = ng++;
-      ws->g_hash[h] = g;
-      ws->g_mask[g] = mk;
-      ws->g_inv[g] = inv;
-      ws->g_head[g] = -1;
-      ws->g_best[g] = -1;
-      /* similarity to what earlier phases chose */
-      float ms = 0;
-      for (int j = 0; j < n_sel; j++) {
-        int b = ws->order[j];
-        float c = (float)__builtin_popcountll(mask[ws->p_item[b]] & mk) * ws->p_inv[b] * inv;
-        if (j == 0 || c > ms) ms = c;
+      if (ng == 0) memset(ws->g_hash, 0xff, (size_t)ws->hcap * sizeof *ws->g_hash);
+      uint32_t bits;
+      memcpy(&bits, &inv, sizeof bits);
+      unsigned h = (unsigned)((mk ^ ((uint64_t)bits << 17)) * 0x9E3779B97F4A7C15ull >> 40) & hm;
+      while ((g = ws->g_hash[h]) >= 0 && !(ws->g_mask[g] == mk && ws->g_inv[g] == inv)) h = (h + 1) & hm;
+      if (g < 0) {
+        g = ng++;
+        ws->g_hash[h] = g;
+        ws->g_mask[g] = mk;
+        ws->g_inv[g] = inv;
+        g_size[g] = 0;
+        /* similarity to what earlier phases chose */
+        float ms = 0;
+        for (int j = 0; j < n_sel; j++) {
+          int b = ws->order[j];
+          float c = (float)__builtin_popcountll(mask[ws->p_item[b]] & mk) * ws->p_inv[b] * inv;
+          if (j == 0 || c > ms) ms = c;
+        }
+        ws->g_max[g] = ms;
       }
-      ws->g_max[g] = ms;
     }
-    ws->p_next[s] = ws->g_head[g];
-    ws->g_head[g] = s;
-    int32_t b = ws->g_best[g];
-    if (b < 0 || mmr_better(ws, ws->p_obj[s], s, ws->p_obj[b], b)) ws->g_best[g] = s;
+    g_of[s] = g;
+    g_size[g]++;
   }
+  /* members of each group contiguous in ws->heap (a counting sort), then heapified */
+  int32_t o = 0;
+  for (int32_t g = 0; g < ng; g++) {
+    g_start[g] = o;
+    o += g_size[g];
+    g_size[g] = 0;
+  }
+  for (int s = 0; s < np; s++)
+    if (g_of[s] >= 0) ws->heap[g_start[g_of[s]] + g_size[g_of[s]]++] = s;
+  for (int32_t g = 0; g < ng; g++)
+    for (int32_t at = g_size[g] / 2 - 1; at >= 0; at--) obj_heap_down(ws, ws->heap + g_start[g], g_size[g], at);
   while (n_sel < limit) {
-    int32_t bg = -1;
+    int32_t bg = -1, bs = -1;
     float bv = 0;
     for (int32_t g = 0; g < ng; g++) {
-      int32_t s = ws->g_best[g];
-      if (s < 0) continue;
+      if (!g_size[g]) continue;
+      int32_t s = ws->heap[g_start[g]];
       float v = ws->p_obj[s];
       if (n_sel > 0) v -= w_div * ws->g_max[g];
-      if (bg < 0 || mmr_better(ws, v, s, bv, ws->g_best[bg])) {
-        bg = g;
-        bv = v;
-      }
+      if (bg < 0 || mmr_better(ws, v, s, bv, bs)) bg = g, bs = s, bv = v;
     }
     if (bg < 0) break;
-    int32_t best = ws->g_best[bg];
-    ws->p_flag[best] |= F_CHOSEN;
-    ws->order[n_sel++] = best;
-    ws->g_best[bg] = group_best(ws, bg);
-    uint64_t mb = mask[ws->p_item[best]];
-    float ib = ws->p_inv[best];
+    ws->p_flag[bs] |= F_CHOSEN;
+    ws->order[n_sel++] = bs;
+    int32_t *h = ws->heap + g_start[bg];
+    h[0] = h[--g_size[bg]];
+    if (g_size[bg] > 1) obj_heap_down(ws, h, g_size[bg], 0);
+    uint64_t mb = mask[ws->p_item[bs]];
+    float ib = ws->p_inv[bs];
     for (int32_t g = 0; g < ng; g++) {
       float c = (float)__builtin_popcountll(mb & ws->g_mask[g]) * ib * ws->g_inv[g];
       if (n_sel == 1 || c > ws->g_max[g]) ws->g_max[g] = c;

@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "rank/rank.h"
 #include "serve.h"
 
 void srv_config_defaults(srv_config *c) {
@@ -67,6 +68,7 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("CONNECTION_TIMEOUT", conn_timeout_s, 1, 86400)
   INT_SETTING("MAX_BODY_BYTES", max_body, 64, 1L << 30)
   INT_SETTING("STORE_QUEUE", store_queue, 1, 1 << 24)
+  INT_SETTING("CANDIDATE_POOL", cand_pool, 0, RECO_REC_POOL_DEFAULT)
 #undef INT_SETTING
   if (!strcmp(key, "HOST")) return copy_str(c->host, sizeof c->host, key, v, msg, msg_len);
   if (!strcmp(key, "MODEL_PATH")) return copy_str(c->model_path, sizeof c->model_path, key, v, msg, msg_len);
@@ -99,7 +101,8 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
 static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PATH", "DEFAULT_ALGORITHM",
                                      "RECOMMENDATION_LIMIT", "SERVE_THREADS", "MAX_CONNECTIONS",
                                      "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "API_KEYS", "PROTECTED_MODE",
-                                     "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS"};
+                                     "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS",
+                                     "CANDIDATE_POOL"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

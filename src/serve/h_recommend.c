@@ -217,9 +217,12 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   static const int32_t k_no_cat = -1; /* the filter named only unknown categories: none passes */
   bool has_cats = sm->meta.n_items > 0;
   reco_rec_member member = {m, 1.0f};
+  int pool = rq->cfg->cand_pool;
+  if (pool <= 0) pool = (int)RECO_MIN(RECO_REC_POOL_DEFAULT, RECO_MAX(100, 10 * a.limit));
   reco_rec_request q = {
       .view = {mu, sc->hist, sc->hist_val, NULL, n_hist},
       .k = (int)a.limit,
+      .pool = pool,
       .members = &member,
       .n_members = 1,
       .cold_model = cold ? m : NULL,
@@ -251,6 +254,7 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   }
 
   srv_buf *b = &rs->body;
+  srv_buf_reserve(b, 512 + (size_t)n * 320); /* one allocation for the usual response */
   srv_buf_puts(b, "{\"status\":\"success\",\"result\":{\"userId\":");
   srv_buf_jstrn(b, a.user, ul);
   srv_buf_puts(b, ",\"recommendations\":[");

@@ -28,6 +28,8 @@ static bool reserve(srv_buf *b, size_t extra) {
   return true;
 }
 
+void srv_buf_reserve(srv_buf *b, size_t n) { (void)reserve(b, n); }
+
 void srv_buf_free(srv_buf *b) {
   free(b->p);
   memset(b, 0, sizeof *b);

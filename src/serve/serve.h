@@ -43,6 +43,8 @@ typedef struct srv_config {
   char store_path[1024];   /* STORE_PATH, the SQLite store of interactions, default ./data/reco.db */
   int store_queue;         /* STORE_QUEUE, pending durable writes before 503, default 65536 */
   char exp_variants[512];  /* EXPERIMENT_VARIANTS, "control,treatment" or "a:20,b:80" (weights) */
+  int cand_pool;           /* CANDIDATE_POOL: candidates per model a request re-ranks (MMR, blending);
+                            * 0 (default) = 10 x (offset + limit), at least 100, at most 200 */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -60,6 +62,7 @@ typedef struct srv_buf {
 } srv_buf;
 
 void srv_buf_free(srv_buf *b);
+void srv_buf_reserve(srv_buf *b, size_t n); /* room for n more bytes (one allocation up front) */
 void srv_buf_reset(srv_buf *b);
 void srv_buf_put(srv_buf *b, const char *s, size_t n);
 void srv_buf_puts(srv_buf *b, const char *s);
