@@ -63,6 +63,7 @@ int main(int argc, char **argv) {
   printf("recommend handler: median %.1f us, p99 %.1f us over %d calls (response %zu bytes)\n", t[iters / 2] * 1e6,
          t[(size_t)(iters * 0.99)] * 1e6, iters, out_len);
   free(t);
+  srv_snapshot_thread_release();
   srv_snapshot_publish(NULL);
   return 0;
 }

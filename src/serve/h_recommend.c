@@ -154,7 +154,7 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
     st = srv_error(rs, 400, "invalid_argument", "context", "context must be an object");
     goto out;
   }
-  if (!(s = srv_snapshot_acquire())) {
+  if (!(s = srv_snapshot_current())) {
     st = srv_error(rs, 503, "unavailable", NULL, "no model is loaded yet");
     goto out;
   }
@@ -297,6 +297,5 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   srv_buf_jnum(b, srv_ms_since(rq->t0));
   srv_buf_puts(b, ",\"cacheHit\":false}}");
 out:
-  srv_snapshot_release(s);
   return st;
 }

@@ -127,6 +127,11 @@ int srv_snapshot_load(const char *root, srv_snapshot **out);
 /* The current snapshot with a reference held (NULL when none is loaded); release when done. */
 srv_snapshot *srv_snapshot_acquire(void);
 void srv_snapshot_release(srv_snapshot *s);
+/* The hot path's form: the current snapshot borrowed by this thread (no release), valid until
+ * the thread's next call; the thread holds one reference until then (see snapshot.c). */
+srv_snapshot *srv_snapshot_current(void);
+/* Drops the calling thread's borrowed reference (threads that end release it by themselves). */
+void srv_snapshot_thread_release(void);
 /* Installs s (taking over the caller's reference) and releases the previous one. s may be NULL. */
 void srv_snapshot_publish(srv_snapshot *s);
 

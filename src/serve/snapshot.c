@@ -28,6 +28,7 @@
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static srv_snapshot *g_current;
+static atomic_uint_fast64_t g_gen; /* bumped by every publish */
 
 static char *json_quote(const char *s) {
   srv_buf b = {0};
@@ -83,8 +84,55 @@ void srv_snapshot_publish(srv_snapshot *s) {
   pthread_mutex_lock(&g_lock);
   srv_snapshot *old = g_current;
   g_current = s;
+  atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
   pthread_mutex_unlock(&g_lock);
   srv_snapshot_release(old);
+}
+
+/*
+ * The hot path's snapshot: each thread keeps one reference to the snapshot it last used and
+ * the publish generation it saw. A request only reads the generation (no lock, no write to a
+ * shared cache line, which two cores taking g_lock and bumping refs at 40k requests/s would
+ * bounce between them); after a publish the thread's next request swaps its reference. The
+ * price: a thread that goes idle keeps the snapshot it last used alive until its next request
+ * or its exit (the key's destructor releases it).
+ */
+static pthread_key_t g_tkey;
+static pthread_once_t g_tonce = PTHREAD_ONCE_INIT;
+static _Thread_local srv_snapshot *tl_snap;
+static _Thread_local uint64_t tl_gen;
+static _Thread_local bool tl_valid;
+
+static void thread_snap_free(void *p) { srv_snapshot_release(p); }
+static void make_tkey(void) { pthread_key_create(&g_tkey, thread_snap_free); }
+
+srv_snapshot *srv_snapshot_current(void) {
+  uint64_t g = atomic_load_explicit(&g_gen, memory_order_acquire);
+  if (tl_valid && tl_gen == g) return tl_snap;
+  pthread_once(&g_tonce, make_tkey);
+  srv_snapshot *old = tl_snap;
+  pthread_mutex_lock(&g_lock);
+  srv_snapshot *s = g_current;
+  if (s) atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  g = atomic_load_explicit(&g_gen, memory_order_relaxed);
+  pthread_mutex_unlock(&g_lock);
+  /* the key's value is what the thread's exit releases (setspecific fails only without memory
+   * for the thread's key table; then that one reference is never released) */
+  (void)pthread_setspecific(g_tkey, s);
+  tl_snap = s;
+  tl_gen = g;
+  tl_valid = true;
+  srv_snapshot_release(old);
+  return s;
+}
+
+void srv_snapshot_thread_release(void) {
+  if (!tl_valid) return;
+  pthread_once(&g_tonce, make_tkey);
+  pthread_setspecific(g_tkey, NULL);
+  srv_snapshot_release(tl_snap);
+  tl_snap = NULL;
+  tl_valid = false;
 }
 
 /* ---- names ---- */
