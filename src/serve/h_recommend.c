@@ -123,14 +123,13 @@ static void on_live(void *arg, const char *item, float value) {
   lh->val[lh->n++] = value;
 }
 
-int srv_h_recommend(srv_req *rq, srv_resp *rs) {
+/* One recommend request object j (user_override, when given, stands for its userId) into rs:
+ * the whole response body, success or error; returns the HTTP status. */
+static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj_val *user_override, srv_resp *rs) {
   int st = 200;
-  fj_doc *d = NULL;
-  const fj_val *j = srv_parse_fast(rq, rs, &st, &d);
-  if (!j) return st;
   srv_snapshot *s = NULL;
   rec_args a = {.min_rating = NAN};
-  const fj_val *u = fj_get(d, j, "userId");
+  const fj_val *u = user_override ? user_override : fj_get(d, j, "userId");
   if (!fj_is_str(u) || u->n == 0 || u->n > MAX_ID) {
     st = srv_error(rs, 400, "invalid_argument", "userId", "userId is required: a non-empty string of at most %d bytes", MAX_ID);
     goto out;
@@ -298,4 +297,62 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
   srv_buf_puts(b, ",\"cacheHit\":false}}");
 out:
   return st;
+}
+
+int srv_h_recommend(srv_req *rq, srv_resp *rs) {
+  int st = 200;
+  fj_doc *d = NULL;
+  const fj_val *j = srv_parse_fast(rq, rs, &st, &d);
+  if (!j) return st;
+  return recommend_obj(rq, d, j, NULL, rs);
+}
+
+/*
+ * POST /api/v1/recommend/batch: several recommend requests in one round trip, answered in
+ * order, each with its own status (one bad request does not fail the others):
+ *   {"requests":[{...a /recommend body...}, ...]}                  any mix of users and options
+ *   {"userIds":["u1","u2"], "limit":10, "filters":{...}, ...}       one set of options, many users
+ * The response: {"status":"success","result":{"results":[<each /recommend response body>],
+ * "count":N,"failed":F,"latencyMs":...}}. At most SRV_BATCH_MAX requests.
+ */
+int srv_h_recommend_batch(srv_req *rq, srv_resp *rs) {
+  int st = 200;
+  fj_doc *d = NULL;
+  const fj_val *j = srv_parse_fast(rq, rs, &st, &d);
+  if (!j) return st;
+  const fj_val *reqs = fj_get(d, j, "requests"), *users = fj_get(d, j, "userIds");
+  if (fj_is_null(reqs) == fj_is_null(users))
+    return srv_error(rs, 400, "invalid_argument", fj_is_null(reqs) ? "requests" : "userIds",
+                     "give exactly one of requests (a list of recommend requests) and userIds (a list of user ids)");
+  const fj_val *list = fj_is_null(reqs) ? users : reqs;
+  const char *field = fj_is_null(reqs) ? "userIds" : "requests";
+  if (!fj_is_arr(list) || list->n == 0 || list->n > SRV_BATCH_MAX)
+    return srv_error(rs, 400, "invalid_argument", field, "%s must be a list of 1 to %d entries", field, SRV_BATCH_MAX);
+  size_t k = 0;
+  for (const fj_val *e = fj_first(d, list); e; e = fj_next(d, e), k++)
+    if (reqs ? !fj_is_obj(e) : !fj_is_str(e))
+      return srv_error(rs, 400, "invalid_argument", field, "%s[%zu] must be %s", field, k,
+                       reqs ? "a recommend request object" : "a user id string");
+  srv_buf *b = &rs->body;
+  srv_buf_reserve(b, 256 + (size_t)list->n * 3400);
+  srv_buf_puts(b, "{\"status\":\"success\",\"result\":{\"results\":[");
+  srv_resp one = {0};
+  int failed = 0;
+  k = 0;
+  for (const fj_val *e = fj_first(d, list); e; e = fj_next(d, e), k++) {
+    srv_buf_reset(&one.body);
+    int s1 = reqs ? recommend_obj(rq, d, e, NULL, &one) : recommend_obj(rq, d, j, e, &one);
+    if (s1 != 200) failed++;
+    if (one.body.oom) {
+      srv_buf_free(&one.body);
+      return srv_error(rs, 503, "unavailable", NULL, "out of memory");
+    }
+    if (k) srv_buf_puts(b, ",");
+    srv_buf_put(b, one.body.p, one.body.len);
+  }
+  srv_buf_free(&one.body);
+  srv_buf_printf(b, "],\"count\":%zu,\"failed\":%d,\"latencyMs\":", k, failed);
+  srv_buf_jnum(b, srv_ms_since(rq->t0));
+  srv_buf_puts(b, "}}");
+  return 200;
 }

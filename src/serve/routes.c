@@ -9,6 +9,7 @@
 
 static const srv_route k_routes[] = {
     {"POST", "/api/v1/recommend", srv_h_recommend, "recommend"},
+    {"POST", "/api/v1/recommend/batch", srv_h_recommend_batch, "recommend_batch"},
     {"POST", "/api/v1/similar", srv_h_similar, "similar"},
     {"POST", "/api/v1/interaction", srv_h_interaction, "interaction"},
     {"GET", "/api/v1/user/:userId/profile", srv_h_profile, "profile"},

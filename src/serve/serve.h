@@ -237,6 +237,8 @@ bool srv_fget_int(const struct fj_doc *d, const struct fj_val *o, const char *fi
                   long *out, srv_resp *rs, int *status);
 
 int srv_h_recommend(srv_req *rq, srv_resp *rs);
+#define SRV_BATCH_MAX 100 /* requests in one POST /api/v1/recommend/batch */
+int srv_h_recommend_batch(srv_req *rq, srv_resp *rs);
 int srv_h_similar(srv_req *rq, srv_resp *rs);
 int srv_h_models(srv_req *rq, srv_resp *rs);
 int srv_h_healthz(srv_req *rq, srv_resp *rs);

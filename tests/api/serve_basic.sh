@@ -57,6 +57,22 @@ low=$(grep -oE '"rating":[0-9.]+' <<<"$r" | cut -d: -f2 | awk '$1 < 4.0')
 ok "recommend (seed request): 10 distinct items, filters hold"
 item=$(grep -oE '"itemId":"[^"]*"' <<<"$r" | head -1 | cut -d'"' -f4)
 
+# --- batch: the seed request inside a batch gives the same list; per-request errors stay local
+b=$(post /api/v1/recommend/batch "{\"requests\":[$REQ,{\"userId\":5},{\"userId\":\"user_2\",\"limit\":3}]}")
+grep -q '^{"status":"success","result":{"results":\[' <<<"$b" || fail "batch: ${b:0:300}"
+grep -q '"count":3,"failed":1,' <<<"$b" || fail "batch: counts: ${b:(-200)}"
+[ "$(grep -oE '"itemId":"[^"]*"' <<<"$b" | head -10)" = "$(grep -oE '"itemId":"[^"]*"' <<<"$r")" ] || fail "batch: the seed request's list differs"
+grep -q '"status":"error","error":{"code":"invalid_argument","message":"userId is required' <<<"$b" || fail "batch: no per-request error"
+[ "$(count '"itemId":' "$b")" = 13 ] || fail "batch: not 10 + 3 items"
+b=$(post /api/v1/recommend/batch '{"userIds":["user_1","user_2","someone_new"],"limit":4,"filters":{"category":"books"}}')
+grep -q '"count":3,"failed":0,' <<<"$b" || fail "batch userIds: ${b:0:300}"
+[ "$(count '"category":"books"' "$b")" = 12 ] || fail "batch userIds: filters not applied to every user"
+for bad in '{"userIds":[]}' '{"userIds":["a"],"requests":[{}]}' '{"requests":[1]}' '{}'; do
+  c=$(curl -s -o "$W/b.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data "$bad" "$BASE/api/v1/recommend/batch")
+  [ "$c" = 400 ] && grep -q '"field":"\(requests\|userIds\)"' "$W/b.json" || fail "batch $bad: HTTP $c $(cat "$W/b.json")"
+done
+ok "batch recommend: same lists as single requests, errors per request, bad batches refused"
+
 # a user with history gets a personal answer that excludes what they already have
 r=$(post /api/v1/recommend '{"userId":"user_1","limit":5,"algorithm":"collaborative_filtering"}')
 grep -q '"algorithm":"itemknn"' <<<"$r" && grep -q '"coldStart":false' <<<"$r" || fail "known user: ${r:0:300}"
