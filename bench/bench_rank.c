@@ -17,7 +17,15 @@
  *      3, 5 interactions by time as the view (user index -1) and the rest are the test set;
  *      NDCG@10 of the pipeline (ials + itemknn, history-based fold-in) against `popular`.
  *
- * Usage: bench_rank [--passes N] [--pool N] [--cold] ML100K_DIR
+ *   4. hybrid (--hybrid): the `hybrid` model (default parameters, weights learned on its own
+ *      validation split of u1.base) fitted on u1.base; NDCG@10 over the TOPN-U1 users of
+ *      (a) the hybrid's own ranking (one pipeline member: z-scoring one member keeps its
+ *      order, so this is `reco eval --protocol TOPN-U1 --algo hybrid`), (b) the pipeline
+ *      blending the hybrid's members with the weights of reco__hybrid_members (rescaled to the
+ *      pipeline's normalisation), (c) the same members with equal weights, (d) the members
+ *      alone; and the median time of the hybrid's score() per request.
+ *
+ * Usage: bench_rank [--passes N] [--pool N] [--cold] [--hybrid] ML100K_DIR
  *   e.g. build/bench_rank --cold ../shared/data/ml-100k
  */
 #include <math.h>
@@ -115,6 +123,65 @@ static int load_u1(const char *dir, reco_dataset **all, reco_dataset **train, re
   return rc;
 }
 
+static double ndcg_members(const reco_dataset *tr, const reco_dataset *te, const int32_t *users, int nu,
+                           const reco_rec_member *mem, int n_mem, int pool, reco_rec_ws *ws) {
+  reco_rank_acc acc = {.k = 10};
+  reco_rec_item out[10];
+  int32_t recs[10];
+  for (int x = 0; x < nu; x++) {
+    reco_rec_request q = request(tr, users[x], (reco_rec_member *)mem, n_mem, pool);
+    int n = reco__recommend(&q, ws, out);
+    if (n < 0) return NAN;
+    for (int j = 0; j < n; j++) recs[j] = out[j].item;
+    int32_t u = users[x];
+    reco__rank_add(&acc, recs, n, te->uitem + te->uptr[u], (size_t)(te->uptr[u + 1] - te->uptr[u]));
+  }
+  return reco__rank_finish(&acc).ndcg;
+}
+
+static int hybrid_section(const reco_dataset *tr, const reco_dataset *te, const int32_t *users, int nu, int pool) {
+  printf("\nhybrid on TOPN-U1 (default members, weights learned on a validation split of u1.base):\n");
+  reco_model *h = fit(tr, "hybrid");
+  if (!h) return fail("fit hybrid");
+  printf("  learned: %s\n", h->fit_info);
+  const reco_model *mm[RECO_REC_MAX_MEMBERS];
+  float wt[RECO_REC_MAX_MEMBERS];
+  int nm = reco__hybrid_members(h, mm, wt, RECO_REC_MAX_MEMBERS);
+  if (nm < 1) return fail("hybrid members");
+  reco_rec_ws *ws;
+  if (reco__rec_ws_new(tr->n_items, pool, nm, &ws)) return fail("workspace");
+  reco_rec_member one = {h, 1}, mem[RECO_REC_MAX_MEMBERS], eq[RECO_REC_MAX_MEMBERS];
+  printf("  pipeline weights (rescaled):");
+  for (int k = 0; k < nm; k++) {
+    mem[k] = (reco_rec_member){mm[k], wt[k]};
+    eq[k] = (reco_rec_member){mm[k], 1};
+    printf(" %s %.4f", mm[k]->algo->name, wt[k]);
+  }
+  printf("\n");
+  printf("  (a) hybrid's own ranking              NDCG@10 %.4f\n", ndcg_members(tr, te, users, nu, &one, 1, pool, ws));
+  printf("  (b) pipeline, members + their weights NDCG@10 %.4f\n", ndcg_members(tr, te, users, nu, mem, nm, pool, ws));
+  printf("  (c) pipeline, members, equal weights  NDCG@10 %.4f\n", ndcg_members(tr, te, users, nu, eq, nm, pool, ws));
+  for (int k = 0; k < nm; k++)
+    printf("  (d) %-34s NDCG@10 %.4f\n", mm[k]->algo->name, ndcg_members(tr, te, users, nu, &eq[k], 1, pool, ws));
+  /* score() cost: the first calls warm the model's scratch slots, then no allocation */
+  float *sc = malloc(sizeof *sc * (size_t)tr->n_items);
+  double *t = malloc(sizeof *t * (size_t)nu * 3);
+  size_t nt = 0;
+  for (int p = 0; p < 3; p++)
+    for (int x = 0; x < nu; x++) {
+      reco_user_view v = reco__view_of(tr, users[x]);
+      double t0 = reco__now();
+      if (h->algo->score(h, &v, sc)) return fail("hybrid score");
+      t[nt++] = (reco__now() - t0) * 1e6;
+    }
+  report("hybrid score(), one request", t, nt);
+  free(t);
+  free(sc);
+  reco__rec_ws_free(ws);
+  reco__model_free(h);
+  return 0;
+}
+
 static int cold_users(const char *dir, int pool) {
   reco_dataset *all;
   int rc = reco_dataset_load(dir, NULL, &all);
@@ -191,20 +258,21 @@ static int cold_users(const char *dir, int pool) {
 }
 
 int main(int argc, char **argv) {
-  int passes = 3, pool = RECO_REC_POOL_DEFAULT, cold = 0;
+  int passes = 3, pool = RECO_REC_POOL_DEFAULT, cold = 0, hybrid = 0;
   const char *dir = NULL;
   for (int a = 1; a < argc; a++) {
     if (!strcmp(argv[a], "--passes") && a + 1 < argc) passes = atoi(argv[++a]);
     else if (!strcmp(argv[a], "--pool") && a + 1 < argc) pool = atoi(argv[++a]);
     else if (!strcmp(argv[a], "--cold")) cold = 1;
+    else if (!strcmp(argv[a], "--hybrid")) hybrid = 1;
     else if (argv[a][0] != '-') dir = argv[a];
     else {
-      fprintf(stderr, "usage: bench_rank [--passes N] [--pool N] [--cold] ML100K_DIR\n");
+      fprintf(stderr, "usage: bench_rank [--passes N] [--pool N] [--cold] [--hybrid] ML100K_DIR\n");
       return 2;
     }
   }
   if (!dir) {
-    fprintf(stderr, "usage: bench_rank [--passes N] [--pool N] [--cold] ML100K_DIR\n");
+    fprintf(stderr, "usage: bench_rank [--passes N] [--pool N] [--cold] [--hybrid] ML100K_DIR\n");
     return 2;
   }
   reco_dataset *all, *tr, *te;
@@ -330,6 +398,7 @@ int main(int argc, char **argv) {
            (double)cov / tr->n_items);
   }
   free(seen);
+  if (hybrid && hybrid_section(tr, te, users, nu, pool)) return 1;
   free(t_full);
   free(t_score);
   free(t_nores);
