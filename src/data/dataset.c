@@ -580,6 +580,7 @@ const char *reco_dataset_item_title(const reco_dataset *ds, int32_t item) {
 size_t reco_dataset_memory(const reco_dataset *ds) {
   size_t b = sizeof *ds;
   b += ds->cap * (2 * sizeof(int32_t) + sizeof(float) + sizeof(int64_t) + 1);
+  for (int f = 0; f < RECO_CTX__STORED; f++) b += ds->ctx[f] ? ds->cap : 0; /* one byte per context feature */
   b += ((size_t)ds->n_users + 1 + (size_t)ds->n_items + 1) * sizeof(int64_t);
   b += ds->nnz * 2 * (2 * sizeof(int32_t) + sizeof(float));
   b += reco__idmap_memory(ds->users) + reco__idmap_memory(ds->items);

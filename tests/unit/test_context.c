@@ -13,9 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "algo/algo.h"
+#include "data/load.h"
 #include "data/split.h"
 #include "rank/rank.h"
 
@@ -100,6 +102,40 @@ static void test_dataset_context(void **state) {
   assert_int_equal(reco__ctx_daypart(1709316000), 3);
   assert_int_equal(reco__ctx_weekpart(1709370000), 1); /* Sat 09:00 UTC */
   assert_int_equal(reco__ctx_daypart(1709370000), 1);
+}
+
+/* The CSV and JSON-lines loaders fill the context codes when the columns / keys exist. */
+static void load_text(const char *suffix, const char *text, const char *dev0, const char *dev2) {
+  char path[64];
+  snprintf(path, sizeof path, "/tmp/reco_test_ctx_XXXXXX%s", suffix);
+  int fd = mkstemps(path, (int)strlen(suffix));
+  assert_true(fd >= 0);
+  FILE *f = fdopen(fd, "w");
+  fputs(text, f);
+  fclose(f);
+  reco_dataset *d;
+  int rc = reco_dataset_load(path, NULL, &d);
+  unlink(path);
+  if (rc) fprintf(stderr, "%s\n", reco_last_error());
+  assert_int_equal(rc, 0);
+  assert_int_equal(d->n, 3);
+  assert_non_null(d->ctx[RECO_CTX_DEVICE]);
+  assert_string_equal(reco__idmap_str(d->ctx_names[RECO_CTX_DEVICE], d->ctx[RECO_CTX_DEVICE][0] - 1), dev0);
+  assert_int_equal(d->ctx[RECO_CTX_DEVICE][1], 0); /* empty / absent: unknown */
+  assert_string_equal(reco__idmap_str(d->ctx_names[RECO_CTX_DEVICE], d->ctx[RECO_CTX_DEVICE][2] - 1), dev2);
+  assert_non_null(d->ctx[RECO_CTX_LOCATION]);
+  assert_int_equal(reco__ds_context_code(d, RECO_CTX_LOCATION, "home", 4), d->ctx[RECO_CTX_LOCATION][0]);
+  reco_dataset_free(d);
+}
+
+static void test_loaders(void **state) {
+  (void)state;
+  load_text(".csv", "user,item,device,location\na,x,mobile,home\nb,y,,\nb,x,desktop,work\n", "mobile", "desktop");
+  load_text(".jsonl",
+            "{\"user\": \"a\", \"item\": \"x\", \"device\": \"tv\", \"location\": \"home\"}\n"
+            "{\"user\": \"b\", \"item\": \"y\"}\n"
+            "{\"user\": \"b\", \"item\": \"x\", \"device\": \"mobile\", \"location\": null}\n",
+            "tv", "mobile");
 }
 
 static void test_lifts(void **state) {
@@ -277,7 +313,7 @@ static void test_hybrid_members(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_dataset_context), cmocka_unit_test(test_lifts),     cmocka_unit_test(test_save_load),
+      cmocka_unit_test(test_dataset_context), cmocka_unit_test(test_loaders), cmocka_unit_test(test_lifts),     cmocka_unit_test(test_save_load),
       cmocka_unit_test(test_pipeline_context), cmocka_unit_test(test_cold_blend), cmocka_unit_test(test_hybrid_members),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
