@@ -5,7 +5,9 @@
 
 #include "reco.h"
 
+#include <getopt.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* Exit codes: 0 ok, 1 failure, 2 usage. */
@@ -40,6 +42,29 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
+int cmd_similar(int argc, char **argv);
+
+/* The recommend pipeline from the command line (recommend.c), shared by `reco recommend` and
+ * `reco similar`: options, their help text and the run. */
+#define CLI_MAX_CATEGORIES 32
+#define CLI_RANK_OPT_BASE 300
+typedef struct cli_rank {
+  const char *cmd, *model_path, *data, *user, *history, *item;
+  long k, offset, min_cf;
+  int json, include_seen, cold, n_cats, n_xcats;
+  const char *cats[CLI_MAX_CATEGORIES], *xcats[CLI_MAX_CATEGORIES];
+  double diversity, novelty, min_rating, price_min, price_max; /* NAN = unset */
+  const char *exclude, *boost, *pin, *bury, *session;          /* comma-separated lists */
+  const char *ctx_model_path, *device, *location;
+  int64_t when; /* INT64_MIN = now */
+  double ctx_weight, sess_weight, half_life;
+} cli_rank;
+extern const struct option cli_rank_long_opts[];
+extern const char *const cli_rank_options_help;
+void cli_rank_defaults(cli_rank *o, const char *cmd);
+/* 1 = taken, 0 = not an option of the pipeline, -1 = usage error (printed). */
+int cli_rank_option(cli_rank *o, int c, const char *arg);
+int cli_rank_run(const cli_rank *o);
 int cmd_models(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 

@@ -26,6 +26,9 @@ static void usage(FILE *f) {
           "  --ratings           explicit ratings: streaming 1-5 stars (default), e-commerce a\n"
           "                      rating after some purchases (default)\n"
           "  --no-ratings        implicit only: streaming views valued by completion\n"
+          "  --context           per-interaction device and location columns (context)\n"
+          "  --context-effect E  0..1: share of taste-driven choices made by the session's\n"
+          "                      context (device x time of day; implies --context; default 0)\n"
           "  --out DIR           output folder (default synth-DOMAIN), created if missing\n"
           "  --threads N         threads (default: all cores); the output does not depend on it\n"
           "  --json              print the summary as one JSON object\n"
@@ -46,7 +49,7 @@ static double file_mib(const char *dir, const char *name) {
 }
 
 int cmd_data_gen(int argc, char **argv) {
-  enum { O_RATINGS = 256, O_NO_RATINGS, O_THREADS, O_CATEGORIES };
+  enum { O_RATINGS = 256, O_NO_RATINGS, O_THREADS, O_CATEGORIES, O_CONTEXT, O_CTX_EFFECT };
   static const struct option opts[] = {{"domain", required_argument, NULL, 'd'},
                                        {"users", required_argument, NULL, 'u'},
                                        {"items", required_argument, NULL, 'i'},
@@ -56,6 +59,8 @@ int cmd_data_gen(int argc, char **argv) {
                                        {"ratings", no_argument, NULL, O_RATINGS},
                                        {"no-ratings", no_argument, NULL, O_NO_RATINGS},
                                        {"out", required_argument, NULL, 'o'},
+                                       {"context", no_argument, NULL, O_CONTEXT},
+                                       {"context-effect", required_argument, NULL, O_CTX_EFFECT},
                                        {"threads", required_argument, NULL, O_THREADS},
                                        {"json", no_argument, NULL, 'j'},
                                        {"quiet", no_argument, NULL, 'q'},
@@ -65,6 +70,8 @@ int cmd_data_gen(int argc, char **argv) {
   int domain = RECO_SYNTH_ECOMMERCE, json = 0, quiet = 0, ratings = -1, c;
   long users = -1, items = -1, inter = -1, cats = -1, seed = -1, threads = 0;
   const char *out = NULL;
+  int context = 0;
+  double ctx_effect = 0;
   optind = 1;
   while ((c = getopt_long(argc, argv, "d:u:i:n:s:o:jqh", opts, NULL)) != -1) {
     switch (c) {
@@ -90,6 +97,15 @@ int cmd_data_gen(int argc, char **argv) {
     case O_RATINGS: ratings = 1; break;
     case O_NO_RATINGS: ratings = 0; break;
     case 'o': out = optarg; break;
+    case O_CONTEXT: context = 1; break;
+    case O_CTX_EFFECT: {
+      char *end;
+      ctx_effect = strtod(optarg, &end);
+      if (end == optarg || *end || !(ctx_effect >= 0 && ctx_effect <= 1))
+        return cli_usage_error(cmd, "--context-effect: expected a number in [0, 1], got '%s'", optarg);
+      context = 1;
+      break;
+    }
     case O_THREADS:
       if (!cli_parse_int(cmd, "--threads", optarg, 1, 1024, &threads)) return EXIT_USAGE;
       break;
@@ -108,6 +124,8 @@ int cmd_data_gen(int argc, char **argv) {
   if (cats > 0) p.n_categories = (int)cats;
   if (seed >= 0) p.seed = (uint64_t)seed;
   if (ratings >= 0) p.explicit_ratings = ratings;
+  p.context = context;
+  p.context_effect = ctx_effect;
   if (threads > 0) {
     reco_set_threads((int)threads);
     p.threads = (int)threads;

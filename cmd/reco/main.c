@@ -14,6 +14,7 @@ static const cli_command k_commands[] = {
     {"eval", cmd_eval, "evaluate algorithms with a protocol of EVALUATION.md"},
     {"tune", cmd_tune, "search an algorithm's parameters on a validation split"},
     {"recommend", cmd_recommend, "top-N recommendations for a user from a saved model"},
+    {"similar", cmd_similar, "items similar to an item, through the recommend pipeline"},
     {"models", cmd_models, "list, inspect, activate and roll back model versions"},
     {"serve", cmd_serve, "serve recommendations over HTTP (trains a demo on first run)"},
     {NULL, NULL, NULL},

@@ -102,6 +102,11 @@ struct reco_model {
  * (RECO_FACTORS_MAX + 1 floats); returns k, or RECO_EINVAL for another algorithm. */
 int reco__als_user_vector(const reco_model *m, const reco_user_view *v, float *out);
 
+/* hybrid (hybrid.c): its members with a weight > 0 (at most max) and their learned weights,
+ * rescaled to the pipeline's normalisation (z over each member's top 200 unseen items, rank.h);
+ * returns the count or < 0 (not a fitted hybrid). The members belong to the hybrid. */
+int reco__hybrid_members(const reco_model *h, const reco_model **members, float *weights, int max);
+
 /* ---- the table ---- */
 const reco_algo *reco__algo_find(const char *name);
 const reco_algo *const *reco__algo_list(size_t *n);

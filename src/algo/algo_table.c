@@ -10,6 +10,7 @@ extern const reco_algo reco__algo_content;
 extern const reco_algo reco__algo_ease;
 extern const reco_algo reco__algo_svd, reco__algo_svdpp, reco__algo_nmf;
 extern const reco_algo reco__algo_hybrid;
+extern const reco_algo reco__algo_context; /* src/rank/context.c: the pipeline's context model */
 
 static const reco_algo *const k_algos[] = {
     &reco__algo_random,
@@ -27,6 +28,7 @@ static const reco_algo *const k_algos[] = {
     &reco__algo_svdpp,
     &reco__algo_nmf,
     &reco__algo_hybrid,
+    &reco__algo_context,
 };
 
 const reco_algo *reco__algo_find(const char *name) {

@@ -54,9 +54,19 @@
  * hybrid's file, so member section names never collide: reco__model_save_mem writes it in
  * memory and reco__model_load_mem reads it back (checksum verified) for the member's algorithm.
  *
- * Known costs. score() allocates its scratch (n_items floats and bytes, plus a heap for rrf or minmax) per
- * call, keeping it re-entrant across threads without thread-local buffers that outlive their
- * threads; a request costs the sum of its members' scoring plus O(n_items) per member.
+ * Scratch. score() and explain() need n_items floats and bytes (plus a heap for rrf or
+ * minmax). They take one of HY_SLOTS scratch slots kept in the model (claimed with an atomic
+ * compare-and-swap, allocated on first use, freed with the model), so a request allocates
+ * nothing once the slots are warm and the model stays usable from any number of threads
+ * without thread-local buffers that outlive their threads; only when more than HY_SLOTS
+ * threads score at once does a call fall back to a scratch of its own. A request costs the
+ * sum of its members' scoring plus O(n_items) per member.
+ *
+ * The pipeline (src/rank) blends members itself: reco__hybrid_members hands it the members
+ * and the learned weights. The weights are learned on z-scores over the user's unseen items;
+ * the pipeline z-scores each member over its top `pool` eligible items, a narrower spread, so
+ * the accessor rescales each weight by the member's typical ratio of the two spreads (median
+ * over training users, measured at fit as `pool_ratio`), which puts the blends on one scale.
  */
 #include "algo.h"
 
@@ -108,6 +118,14 @@ enum { NORM_ZSCORE = 0, NORM_MINMAX = 1 };
 #define HY_SPREAD_USERS 256 /* users sampled for a member's typical spread */
 #define HY_NO_SIGNAL 1e-3   /* a user's spread below this share of the typical one: no signal */
 #define HY_K 10             /* the validation metric's cut-off (NDCG@10) */
+#define HY_SLOTS 16         /* scratch slots kept per model (concurrent scorers without allocation) */
+#define HY_POOL 200         /* the pipeline's candidates per member (RECO_REC_POOL_DEFAULT) */
+
+typedef struct scratch {
+  float *raw;    /* n_items: a member's scores, then its t values */
+  uint8_t *hist; /* n_items: 1 for the view's history items */
+  reco_topk heap;
+} scratch;
 
 typedef struct hybrid_state {
   int n;                      /* members kept */
@@ -116,7 +134,12 @@ typedef struct hybrid_state {
   double w[HY_FAMILIES];      /* blend weights, >= 0, sum 1 */
   double spread[HY_FAMILIES]; /* typical per-user spread of each member's scores */
   double valid_ndcg, single_ndcg; /* NAN when not validated */
+  double pool_ratio[HY_FAMILIES]; /* typical sd over all unseen / sd over the top HY_POOL */
+  scratch slot[HY_SLOTS];     /* score/explain scratch, claimed through busy[] */
+  int busy[HY_SLOTS];
 } hybrid_state;
+
+static void scratch_free(scratch *x);
 
 static void state_clear(hybrid_state *s) {
   for (int k = 0; k < s->n; k++) reco__model_free(s->mem[k]);
@@ -127,6 +150,7 @@ static void hybrid_free(reco_model *m) {
   hybrid_state *s = m->state;
   if (!s) return;
   state_clear(s);
+  for (int k = 0; k < HY_SLOTS; k++) scratch_free(&s->slot[k]);
   reco__free(s);
   m->state = NULL;
 }
@@ -144,12 +168,6 @@ static int member_new(const reco_model *hy, int fam, reco_model **out) {
 }
 
 /* ---- per-member values t_m for a view ---- */
-
-typedef struct scratch {
-  float *raw;    /* n_items: a member's scores, then its t values */
-  uint8_t *hist; /* n_items: 1 for the view's history items */
-  reco_topk heap;
-} scratch;
 
 static void scratch_free(scratch *x) {
   reco__free_aligned(x->raw);
@@ -258,15 +276,56 @@ static int blend(const reco_model *m, const hybrid_state *s, const reco_user_vie
   return rc;
 }
 
+/*
+ * A scratch for one call: a free slot of the model (allocated on its first use), else (all
+ * HY_SLOTS busy) a fresh one in *own. Returns the scratch or NULL (out of memory).
+ */
+static scratch *scratch_get(const reco_model *m, scratch *own, int *slot) {
+  hybrid_state *s = m->state; /* the slots are the one mutable part of a fitted model */
+  for (int k = 0; k < HY_SLOTS; k++) {
+    int expect = 0;
+    if (!__atomic_compare_exchange_n(&s->busy[k], &expect, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) continue;
+    if (!s->slot[k].raw && scratch_init(&s->slot[k], m->n_items, rrf_depth(m))) {
+      __atomic_store_n(&s->busy[k], 0, __ATOMIC_RELEASE);
+      return NULL;
+    }
+    *slot = k;
+    return &s->slot[k];
+  }
+  *slot = -1;
+  return scratch_init(own, m->n_items, rrf_depth(m)) ? NULL : own;
+}
+
+static void scratch_put(const reco_model *m, scratch *x, int slot) {
+  hybrid_state *s = m->state;
+  if (slot >= 0) __atomic_store_n(&s->busy[slot], 0, __ATOMIC_RELEASE);
+  else scratch_free(x);
+}
+
 static int hybrid_score(const reco_model *m, const reco_user_view *v, float *out) {
   const hybrid_state *s = m->state;
   if (!s) return reco__seterr(RECO_ESTATE, "hybrid: model not fitted");
-  scratch x;
-  int rc = scratch_init(&x, m->n_items, rrf_depth(m));
-  if (rc) return rc;
-  rc = blend(m, s, v, &x, out);
-  scratch_free(&x);
+  scratch own, *x;
+  int slot;
+  if (!(x = scratch_get(m, &own, &slot))) return reco__seterr(RECO_ENOMEM, "hybrid: out of memory for scoring scratch");
+  int rc = blend(m, s, v, x, out);
+  scratch_put(m, x, slot);
   return rc;
+}
+
+int reco__hybrid_members(const reco_model *h, const reco_model **members, float *weights, int max) {
+  if (!h || strcmp(h->algo->name, "hybrid")) return reco__seterr(RECO_EINVAL, "not a hybrid model");
+  const hybrid_state *s = h->state;
+  if (!s) return reco__seterr(RECO_ESTATE, "hybrid: model not fitted");
+  int n = 0;
+  for (int k = 0; k < s->n && n < max; k++) {
+    if (!(s->w[k] > 0)) continue;
+    members[n] = s->mem[k];
+    /* weights learned on z over all unseen items; the pipeline's z is over its top pool */
+    double r = s->pool_ratio[k] > 0 ? s->pool_ratio[k] : 1;
+    weights[n++] = (float)(s->w[k] / r);
+  }
+  return n;
 }
 
 /* Delegates to the member whose weighted value for `item` is the largest (and can explain). */
@@ -275,19 +334,20 @@ static int hybrid_explain(const reco_model *m, const reco_user_view *v, int32_t 
   const hybrid_state *s = m->state;
   if (!s) return reco__seterr(RECO_ESTATE, "hybrid: model not fitted");
   if (item < 0 || item >= m->n_items) return reco__seterr(RECO_ENOTFOUND, "item %d is unknown to the model", item);
-  scratch x;
-  int rc = scratch_init(&x, m->n_items, rrf_depth(m));
-  if (rc) return rc;
-  hist_mark(x.hist, m->n_items, v, 1);
+  scratch own, *x;
+  int slot, rc = 0;
+  if (!(x = scratch_get(m, &own, &slot))) return reco__seterr(RECO_ENOMEM, "hybrid: out of memory for scoring scratch");
+  hist_mark(x->hist, m->n_items, v, 1);
   int best = -1;
   double best_c = -INFINITY;
   for (int j = 0; j < s->n && !rc; j++) {
     if (!(s->w[j] > 0) || !s->mem[j]->algo->explain) continue;
-    if ((rc = member_values(m, s, j, v, &x))) break;
-    double c = s->w[j] * x.raw[item];
+    if ((rc = member_values(m, s, j, v, x))) break;
+    double c = s->w[j] * x->raw[item];
     if (c > best_c) best_c = c, best = j;
   }
-  scratch_free(&x);
+  hist_mark(x->hist, m->n_items, v, 0);
+  scratch_put(m, x, slot);
   if (rc) return rc;
   if (best < 0) return 0;
   return s->mem[best]->algo->explain(s->mem[best], v, item, k, out_items, out_weights);
@@ -306,14 +366,26 @@ static int hybrid_similar(const reco_model *m, int32_t item, int k, int32_t *out
 
 /* ---- fit ---- */
 
-/* Median over up to HY_SPREAD_USERS users of d (evenly spaced, with history) of member k's spread. */
+/* Insertion sort (at most HY_SPREAD_USERS values). */
+static void sort_small(double *a, int n) {
+  for (int x = 1; x < n; x++)
+    for (int y = x; y > 0 && a[y - 1] > a[y]; y--) {
+      double t = a[y];
+      a[y] = a[y - 1];
+      a[y - 1] = t;
+    }
+}
+
+/* Median over up to HY_SPREAD_USERS users of d (evenly spaced, with history) of member k's
+ * spread, and of the ratio of that spread to the spread over the user's top HY_POOL unseen
+ * items (the pipeline's normalisation, for reco__hybrid_members). */
 static int typical_spread(const reco_model *m, hybrid_state *s, int k, const reco_dataset *d) {
   const reco_model *mm = s->mem[k];
   scratch x;
-  int rc = scratch_init(&x, m->n_items, 0);
+  int rc = scratch_init(&x, m->n_items, RECO_MIN(HY_POOL, m->n_items > 0 ? m->n_items : 1));
   if (rc) return rc;
-  double sds[HY_SPREAD_USERS];
-  int c = 0;
+  double sds[HY_SPREAD_USERS], ratios[HY_SPREAD_USERS];
+  int c = 0, cr = 0;
   int32_t step = d->n_users / HY_SPREAD_USERS + 1;
   for (int32_t u = 0; u < d->n_users && c < HY_SPREAD_USERS; u += step) {
     reco_user_view v = reco__view_of(d, u);
@@ -323,22 +395,29 @@ static int typical_spread(const reco_model *m, hybrid_state *s, int k, const rec
     if (rc == RECO_ENOMEM) break;
     double mean, sd;
     if (!rc) {
-      spread_of(x.raw, x.hist, mm->n_items < m->n_items ? mm->n_items : m->n_items, &mean, &sd);
+      int32_t nn = mm->n_items < m->n_items ? mm->n_items : m->n_items;
+      spread_of(x.raw, x.hist, nn, &mean, &sd);
       sds[c++] = sd;
+      reco__topk_reset(&x.heap);
+      for (int32_t i = 0; i < nn; i++)
+        if (!x.hist[i] && isfinite(x.raw[i])) reco__topk_push(&x.heap, x.raw[i], i);
+      int nt = reco__topk_sort(&x.heap);
+      double ps = 0, pq = 0;
+      for (int q = 0; q < nt; q++) ps += x.heap.score[q];
+      double pm = nt ? ps / nt : 0;
+      for (int q = 0; q < nt; q++) pq += (x.heap.score[q] - pm) * (x.heap.score[q] - pm);
+      double psd = nt > 1 ? sqrt(pq / (nt - 1)) : 0; /* as rank.c: sample sd of the pool */
+      if (psd > 0 && sd > 0) ratios[cr++] = sd / psd;
     }
     rc = 0;
     hist_mark(x.hist, m->n_items, &v, 0);
   }
   scratch_free(&x);
   if (rc) return rc;
-  /* insertion sort: at most 256 values */
-  for (int a = 1; a < c; a++)
-    for (int b = a; b > 0 && sds[b - 1] > sds[b]; b--) {
-      double t = sds[b];
-      sds[b] = sds[b - 1];
-      sds[b - 1] = t;
-    }
+  sort_small(sds, c);
+  sort_small(ratios, cr);
   s->spread[k] = c ? sds[c / 2] : 0;
+  s->pool_ratio[k] = cr ? ratios[cr / 2] : 1;
   return 0;
 }
 
@@ -703,6 +782,7 @@ static int hybrid_save(const reco_model *m, reco_mf_writer *w) {
     info[HY_INFO_HEAD + HY_INFO_PER * k + 2] = s->spread[k];
   }
   int rc = reco__mf_section(w, "hybrid_info", RECO_DT_F64, info, (uint64_t)(HY_INFO_HEAD + HY_INFO_PER * s->n));
+  if (!rc) rc = reco__mf_section(w, "hybrid_pool_ratio", RECO_DT_F64, s->pool_ratio, (uint64_t)s->n);
   for (int k = 0; k < s->n && !rc; k++) {
     char name[RECO_MF_NAME_MAX];
     snprintf(name, sizeof name, "member_%s", k_family[s->fam[k]].name);
@@ -743,6 +823,15 @@ static int hybrid_load(reco_model *m, const reco_mf_reader *r) {
     s->spread[k] = e[2];
     rc = member_from_bytes(m, fam, bytes, (size_t)len, &s->mem[k]);
     if (!rc) s->n = k + 1;
+  }
+  /* optional (files written before it have none: the ratio 1 keeps the weights as learned) */
+  const void *pr;
+  uint64_t npr;
+  if (!rc && reco__mf_get(r, "hybrid_pool_ratio", RECO_DT_F64, &pr, &npr) == 0 && npr == (uint64_t)n) {
+    memcpy(s->pool_ratio, pr, (size_t)n * sizeof(double));
+    for (int k = 0; k < n; k++)
+      if (!(s->pool_ratio[k] > 0 && s->pool_ratio[k] < 1e6))
+        return reco__seterr(RECO_EFORMAT, "hybrid: hybrid_pool_ratio out of range");
   }
   return rc;
 }

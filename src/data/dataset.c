@@ -71,6 +71,8 @@ reco_dataset *reco__ds_new_like(const reco_dataset *src) {
   ds->vmin = INFINITY;
   ds->vmax = -INFINITY;
   ds->merge = src->merge;
+  for (int f = 0; f < RECO_CTX__STORED; f++)
+    if (src->ctx_names[f]) ds->ctx_names[f] = reco__idmap_ref(src->ctx_names[f]);
   memcpy(ds->source, src->source, sizeof ds->source);
   return ds;
 }
@@ -85,6 +87,10 @@ void reco_dataset_free(reco_dataset *ds) {
   reco__free(ds->v);
   reco__free(ds->ts);
   reco__free(ds->type);
+  for (int f = 0; f < RECO_CTX__STORED; f++) {
+    reco__free(ds->ctx[f]);
+    reco__idmap_unref(ds->ctx_names[f]);
+  }
   reco__free(ds->uptr);
   reco__free(ds->uitem);
   reco__free(ds->uval);
@@ -116,6 +122,13 @@ int reco__ds_reserve(reco_dataset *ds, size_t n) {
   uint8_t *ty = reco__realloc(ds->type, n * sizeof *ty);
   if (!ty) goto oom;
   ds->type = ty;
+  for (int f = 0; f < RECO_CTX__STORED; f++) {
+    if (!ds->ctx[f]) continue;
+    uint8_t *cx = reco__realloc(ds->ctx[f], n);
+    if (!cx) goto oom;
+    memset(cx + ds->cap, 0, n - ds->cap);
+    ds->ctx[f] = cx;
+  }
   ds->cap = n;
   return 0;
 oom:
@@ -137,7 +150,40 @@ int reco__ds_add(reco_dataset *ds, int32_t user, int32_t item, float value, int6
   ds->v[k] = value;
   ds->ts[k] = ts;
   ds->type[k] = (uint8_t)type;
+  for (int f = 0; f < RECO_CTX__STORED; f++)
+    if (ds->ctx[f]) ds->ctx[f][k] = 0;
   return 0;
+}
+
+static const char *const k_ctx_names[RECO_CTX__STORED] = {"device", "location"};
+
+const char *reco__ctx_feature_name(int feature) {
+  return feature >= 0 && feature < RECO_CTX__STORED ? k_ctx_names[feature] : "unknown";
+}
+
+int reco__ds_set_context(reco_dataset *ds, int feature, const char *s, size_t len) {
+  if (feature < 0 || feature >= RECO_CTX__STORED || ds->n == 0)
+    return reco__seterr(RECO_EINVAL, "context: no interaction or unknown feature %d", feature);
+  if (len == 0) return 0;
+  if (!ds->ctx_names[feature] && !(ds->ctx_names[feature] = reco__idmap_new()))
+    return reco__seterr(RECO_ENOMEM, "out of memory for context names");
+  if (!ds->ctx[feature]) { /* first value of this feature: every earlier interaction unknown */
+    if (!(ds->ctx[feature] = reco__calloc(ds->cap, 1)))
+      return reco__seterr(RECO_ENOMEM, "out of memory for context codes");
+  }
+  int32_t id = reco__idmap_get(ds->ctx_names[feature], s, len);
+  if (id < 0 && reco__idmap_size(ds->ctx_names[feature]) < RECO_CTX_MAX_VALUES - 1) {
+    id = reco__idmap_add(ds->ctx_names[feature], s, len);
+    if (id < 0) return reco__seterr(RECO_ENOMEM, "out of memory for context names");
+  }
+  ds->ctx[feature][ds->n - 1] = id >= 0 ? (uint8_t)(id + 1) : 0; /* dictionary full: unknown */
+  return 0;
+}
+
+uint8_t reco__ds_context_code(const reco_dataset *ds, int feature, const char *s, size_t len) {
+  if (feature < 0 || feature >= RECO_CTX__STORED || !ds->ctx_names[feature]) return 0;
+  int32_t id = reco__idmap_get(ds->ctx_names[feature], s, len);
+  return (uint8_t)(id + 1);
 }
 
 /* ---- metadata ---- */
@@ -475,6 +521,8 @@ int reco__ds_subset(const reco_dataset *ds, const uint8_t *keep, reco_dataset **
   if (!s) return reco__seterr(RECO_ENOMEM, "out of memory for a split");
   s->has_values = ds->has_values;
   int rc = reco__ds_reserve(s, m ? m : 1);
+  for (int f = 0; !rc && f < RECO_CTX__STORED; f++)
+    if (ds->ctx[f] && !(s->ctx[f] = reco__calloc(s->cap, 1))) rc = reco__seterr(RECO_ENOMEM, "out of memory for a split");
   if (rc) {
     reco_dataset_free(s);
     return rc;
@@ -487,6 +535,8 @@ int reco__ds_subset(const reco_dataset *ds, const uint8_t *keep, reco_dataset **
     s->v[j] = ds->v[k];
     s->ts[j] = ds->ts[k];
     s->type[j] = ds->type[k];
+    for (int f = 0; f < RECO_CTX__STORED; f++)
+      if (s->ctx[f]) s->ctx[f][j] = ds->ctx[f][k];
   }
   rc = reco__ds_finalize(s);
   if (rc) {
@@ -530,6 +580,7 @@ const char *reco_dataset_item_title(const reco_dataset *ds, int32_t item) {
 size_t reco_dataset_memory(const reco_dataset *ds) {
   size_t b = sizeof *ds;
   b += ds->cap * (2 * sizeof(int32_t) + sizeof(float) + sizeof(int64_t) + 1);
+  for (int f = 0; f < RECO_CTX__STORED; f++) b += ds->ctx[f] ? ds->cap : 0; /* one byte per context feature */
   b += ((size_t)ds->n_users + 1 + (size_t)ds->n_items + 1) * sizeof(int64_t);
   b += ds->nnz * 2 * (2 * sizeof(int32_t) + sizeof(float));
   b += reco__idmap_memory(ds->users) + reco__idmap_memory(ds->items);

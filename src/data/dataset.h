@@ -34,6 +34,28 @@ int reco__event_parse(const char *s, size_t len); /* -1 if unknown */
 
 typedef enum { RECO_MERGE_LAST = 0, RECO_MERGE_MAX, RECO_MERGE_SUM } reco_merge;
 
+/*
+ * Per-interaction context, optional. Stored features are small integer codes into string
+ * dictionaries (code = dictionary index + 1, 0 = unknown; at most RECO_CTX_MAX_VALUES - 1
+ * distinct strings per feature, later ones are stored as unknown so the arrays stay one byte
+ * per interaction). Time of day and weekday are not stored: they follow from ts (UTC), see
+ * reco__ctx_daypart and reco__ctx_weekpart.
+ */
+enum { RECO_CTX_DEVICE = 0, RECO_CTX_LOCATION, RECO_CTX__STORED };
+#define RECO_CTX_MAX_VALUES 256
+const char *reco__ctx_feature_name(int feature); /* "device", "location" */
+/* 0 night [0, 6), 1 morning [6, 12), 2 afternoon [12, 18), 3 evening [18, 24) hours UTC. */
+static inline int reco__ctx_daypart(int64_t ts) {
+  int64_t h = ((ts % 86400) + 86400) % 86400 / 3600;
+  return (int)(h / 6);
+}
+/* 0 Monday to Friday, 1 Saturday or Sunday (1970-01-01 was a Thursday). */
+static inline int reco__ctx_weekpart(int64_t ts) {
+  int64_t d = ts >= 0 ? ts / 86400 : (ts - 86399) / 86400;
+  int wd = (int)(((d + 3) % 7 + 7) % 7); /* 0 = Monday */
+  return wd >= 5;
+}
+
 typedef struct reco_itemmeta {
   int refs;
   int32_t n_items;        /* entries allocated in the per-item arrays below */
@@ -66,6 +88,8 @@ struct reco_dataset {
   float *v;
   int64_t *ts;
   uint8_t *type;
+  uint8_t *ctx[RECO_CTX__STORED];       /* per COO entry context codes, NULL = feature absent */
+  reco_idmap *ctx_names[RECO_CTX__STORED]; /* the codes' strings (shared with splits) */
   bool has_values; /* explicit values present (ratings) */
   bool has_ts;
   float vmin, vmax; /* observed value range */
@@ -92,6 +116,10 @@ int reco__ds_reserve(reco_dataset *ds, size_t n);
 int32_t reco__ds_user(reco_dataset *ds, const char *id, size_t len); /* index, adding */
 int32_t reco__ds_item(reco_dataset *ds, const char *id, size_t len);
 int reco__ds_add(reco_dataset *ds, int32_t user, int32_t item, float value, int64_t ts, int type);
+/* Context of the last added interaction: feature RECO_CTX_*, its value as text (empty = unknown). */
+int reco__ds_set_context(reco_dataset *ds, int feature, const char *s, size_t len);
+/* Code of a context string (0 when the dataset never saw it or has no such feature). */
+uint8_t reco__ds_context_code(const reco_dataset *ds, int feature, const char *s, size_t len);
 /* metadata */
 int reco__ds_meta(reco_dataset *ds, reco_itemmeta **out); /* creates on first use */
 int reco__ds_set_title(reco_dataset *ds, int32_t item, const char *s, size_t len);

@@ -11,6 +11,8 @@
  *   value     value, rating, weight, score                                       optional
  *   timestamp timestamp, time, ts, datetime, date, created_at                    optional
  *   type      type, event, event_type, action (see reco__event_parse)            optional
+ *   device    device, device_type, platform      (context, dataset.h)              optional
+ *   location  location, place, loc                (context)                         optional
  * Other columns are ignored. The delimiter is the most frequent of ',', '\t', ';', '|' in the
  * header (outside quotes) unless opts->delimiter is set. Without a value column every
  * interaction counts 1; with a type column an empty value is 1 for non-rating events. The
@@ -27,15 +29,17 @@
 
 #define MAX_COLS 1024
 
-enum { COL_USER, COL_ITEM, COL_VALUE, COL_TIME, COL_TYPE, COL__N };
+enum { COL_USER, COL_ITEM, COL_VALUE, COL_TIME, COL_TYPE, COL_DEVICE, COL_LOCATION, COL__N };
 
-static const char *const k_role[COL__N] = {"user", "item", "value", "timestamp", "type"};
+static const char *const k_role[COL__N] = {"user", "item", "value", "timestamp", "type", "device", "location"};
 static const char *const k_role_names[COL__N][9] = {
     {"user", "user_id", "userid", "uid", "customer_id", "visitor_id", NULL},
     {"item", "item_id", "itemid", "iid", "movieid", "movie_id", "product_id", "productid", NULL},
     {"value", "rating", "weight", "score", NULL},
     {"timestamp", "time", "ts", "datetime", "date", "created_at", NULL},
     {"type", "event", "event_type", "action", NULL},
+    {"device", "device_type", "platform", NULL},
+    {"location", "place", "loc", NULL},
 };
 
 static bool name_is(const reco_lfield *f, const char *name) {
@@ -152,6 +156,7 @@ typedef struct crow {
   float v;
   int64_t ts;
   int type;
+  reco_lfield ctx[RECO_CTX__STORED]; /* context values as text (len 0 = none) */
 } crow;
 
 /* What every row parser needs; read-only while rows are parsed (by several threads). */
@@ -159,6 +164,7 @@ typedef struct csv_ctx {
   const reco_ltext *t;
   const csv_header *h;
   int cu, ci, cv, ct, cy, nc, def_type;
+  int cx[RECO_CTX__STORED]; /* context columns, -1 absent */
   bool movielens;
 } csv_ctx;
 
@@ -229,6 +235,13 @@ static int parse_row(const csv_ctx *c, char **pos, row_scratch *sc, crow *row) {
   row->v = (float)v;
   row->ts = ts;
   row->type = type;
+  for (int x = 0; x < RECO_CTX__STORED; x++) {
+    row->ctx[x].len = 0;
+    if (c->cx[x] < 0) continue;
+    row->ctx[x] = f[c->cx[x]];
+    if (reco__has_ctrl(row->ctx[x].p, row->ctx[x].len))
+      return reco__ltext_err(t, row->ctx[x].p, RECO_EFORMAT, "control character in the %s", reco__ctx_feature_name(x));
+  }
   return 1;
 }
 
@@ -239,6 +252,7 @@ typedef struct batch {
   float v[RECO_LID_BATCH];
   int64_t ts[RECO_LID_BATCH];
   uint8_t type[RECO_LID_BATCH];
+  reco_lfield ctx[RECO_LID_BATCH][RECO_CTX__STORED];
   int32_t u[RECO_LID_BATCH], i[RECO_LID_BATCH];
   reco_lidcache uc, ic;
   bool all_ratings;
@@ -248,7 +262,11 @@ typedef struct batch {
 static int flush(reco_dataset *ds, batch *b) {
   int rc = reco__lid_batch(&b->uc, ds->users, b->user, b->n, b->u);
   if (!rc) rc = reco__lid_batch(&b->ic, ds->items, b->item, b->n, b->i);
-  for (int k = 0; !rc && k < b->n; k++) rc = reco__ds_add(ds, b->u[k], b->i[k], b->v[k], b->ts[k], b->type[k]);
+  for (int k = 0; !rc && k < b->n; k++) {
+    rc = reco__ds_add(ds, b->u[k], b->i[k], b->v[k], b->ts[k], b->type[k]);
+    for (int x = 0; !rc && x < RECO_CTX__STORED; x++)
+      if (b->ctx[k][x].len) rc = reco__ds_set_context(ds, x, b->ctx[k][x].p, b->ctx[k][x].len);
+  }
   b->n = 0;
   return rc;
 }
@@ -259,6 +277,7 @@ static int push(reco_dataset *ds, batch *b, const crow *r) {
   b->v[b->n] = r->v;
   b->ts[b->n] = r->ts;
   b->type[b->n] = (uint8_t)r->type;
+  memcpy(b->ctx[b->n], r->ctx, sizeof r->ctx);
   b->all_ratings &= r->type == RECO_EV_RATING;
   b->rows++;
   return ++b->n == RECO_LID_BATCH ? flush(ds, b) : 0;
@@ -432,6 +451,8 @@ int reco__load_csv_ml(reco_dataset *ds, const char *path, const reco_load_opts *
   }
   csv_ctx c = {.t = &t, .h = h, .cu = h->col[COL_USER], .ci = h->col[COL_ITEM], .cv = h->col[COL_VALUE],
                .ct = h->col[COL_TIME], .cy = h->col[COL_TYPE], .nc = h->n, .movielens = movielens};
+  c.cx[RECO_CTX_DEVICE] = h->col[COL_DEVICE];
+  c.cx[RECO_CTX_LOCATION] = h->col[COL_LOCATION];
   c.def_type = c.cv >= 0 ? RECO_EV_RATING : RECO_EV_VIEW;
   sc->last_type.p = NULL;
   sc->last_type.len = 0;

@@ -5,7 +5,8 @@
  * opts->col_*; other keys are ignored. Ids are strings or integers; a value is a number (or a
  * numeric string); a timestamp is a number of unix seconds or a string as in CSV; null means
  * absent. A row without a value counts 1 and defaults to a "view"; with one it defaults to a
- * "rating". ds->has_values when every row has a value and is a rating. Blank lines are skipped.
+ * "rating". ds->has_values when every row has a value and is a rating. Optional "device" and
+ * "location" strings are the interaction's context (dataset.h). Blank lines are skipped.
  * Parsing is jansson's (strict JSON, duplicate keys rejected).
  *
  * jansson costs about 2 us a line, so lines are parsed in batches by all threads (OpenMP):
@@ -22,15 +23,17 @@
 #include <string.h>
 #include <strings.h>
 
-enum { K_USER, K_ITEM, K_VALUE, K_TIME, K_TYPE, K__N };
+enum { K_USER, K_ITEM, K_VALUE, K_TIME, K_TYPE, K_DEVICE, K_LOCATION, K__N };
 
-static const char *const k_key_role[K__N] = {"user", "item", "value", "timestamp", "type"};
+static const char *const k_key_role[K__N] = {"user", "item", "value", "timestamp", "type", "device", "location"};
 static const char *const k_key_names[K__N][9] = {
     {"user", "user_id", "userid", "uid", "customer_id", "visitor_id", NULL},
     {"item", "item_id", "itemid", "iid", "movieid", "movie_id", "product_id", "productid", NULL},
     {"value", "rating", "weight", "score", NULL},
     {"timestamp", "time", "ts", "datetime", "date", "created_at", NULL},
     {"type", "event", "event_type", "action", NULL},
+    {"device", "device_type", "platform", NULL}, /* context (dataset.h): strings, optional */
+    {"location", "place", "loc", NULL},
 };
 
 static int key_role(const char *key, const char *const *ovr) {
@@ -61,6 +64,8 @@ typedef struct jrow {
   int64_t ts;
   int type;
   bool has_value;
+  const char *cs[RECO_CTX__STORED]; /* context values (cl 0 = none) */
+  size_t cl[RECO_CTX__STORED];
 } jrow;
 
 /* Id as text: a string (non-empty, no control bytes) or an integer printed in decimal. */
@@ -170,6 +175,18 @@ static int parse_line(const reco_ltext *t, const char *ls, const char *le, const
     }
     row->v = (float)value;
   }
+  for (int f = 0; f < RECO_CTX__STORED; f++) {
+    json_t *x = val[f == RECO_CTX_DEVICE ? K_DEVICE : K_LOCATION];
+    row->cl[f] = 0;
+    if (!x) continue;
+    if (!json_is_string(x) || reco__has_ctrl(json_string_value(x), json_string_length(x))) {
+      rc = reco__ltext_err(t, key_at(ls, le, keyname[f == RECO_CTX_DEVICE ? K_DEVICE : K_LOCATION]), RECO_EFORMAT,
+                           "%s must be a string without control characters", reco__ctx_feature_name(f));
+      goto out;
+    }
+    row->cs[f] = json_string_value(x);
+    row->cl[f] = json_string_length(x);
+  }
   if (val[K_TIME]) {
     json_t *x = val[K_TIME];
     int prc = 0;
@@ -204,6 +221,7 @@ typedef struct jslot {
   int rc;            /* 0 ok, else the line's error code */
   int arena;         /* thread whose arena holds the ids */
   size_t uoff, ioff; /* offsets of the ids in that arena */
+  size_t coff[RECO_CTX__STORED]; /* and of the context values */
   jrow row;
 } jslot;
 
@@ -235,6 +253,8 @@ static void parse_slot(const reco_ltext *t, const char *const *ovr, jslot *s, ja
   if (s->rc) return;
   s->arena = arena;
   if (arena_put(a, s->row.us, s->row.ul, &s->uoff) || arena_put(a, s->row.is, s->row.il, &s->ioff)) s->rc = RECO_ENOMEM;
+  for (int f = 0; f < RECO_CTX__STORED && !s->rc; f++)
+    if (s->row.cl[f] && arena_put(a, s->row.cs[f], s->row.cl[f], &s->coff[f])) s->rc = RECO_ENOMEM;
   json_decref(obj);
 }
 
@@ -307,6 +327,8 @@ int reco__load_jsonl(reco_dataset *ds, const char *path, const reco_load_opts *o
         goto out;
       }
       if ((rc = reco__ds_add(ds, u, i, s->row.v, s->row.ts, s->row.type))) goto out;
+      for (int f = 0; f < RECO_CTX__STORED; f++)
+        if (s->row.cl[f] && (rc = reco__ds_set_context(ds, f, ab + s->coff[f], s->row.cl[f]))) goto out;
       explicit_values &= s->row.has_value && s->row.type == RECO_EV_RATING;
       rows++;
     }

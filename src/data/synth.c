@@ -49,6 +49,16 @@
  *   0.35z, streaming 3.55 + 0.45z, clamped to [1.5, 4.9], one decimal) is written at the head
  *   of its text, "rating=4.3 reviews=812. ...", reviews growing with popularity; a news text
  *   starts with "published=2024-01-05T14:20:00Z.".
+ *   Context (context = true). Each session has a device (mobile, desktop, tablet: the user's
+ *   own mix, P(mobile) ~ U(0.1, 0.9), a tablet 10% of the rest) and a location (home, work,
+ *   commute: mobile sessions at 7-9h and 17-19h on weekdays are commutes with P = 0.6, weekday
+ *   sessions at 9-17h are at work with P = 0.5, the rest at home), drawn from the user's own
+ *   context stream, so the events themselves do not change. The context effect
+ *   (context_effect = e > 0): each cell (device x daypart, 3 x 4) has a category preference
+ *   ~ Dirichlet(0.3) over the categories; a taste-driven category choice (not a continuation or
+ *   popularity draw) comes from the session's cell with probability e, else from theta_u. So
+ *   e.g. mobile users in the evening favour a few categories that desktop users at noon do
+ *   not: a signal only a context-aware ranker can use (src/rank/context.c learns it).
  *   What this gives (tests/unit/test_synth.c checks it on small data): on each user's held-out
  *   last item, a plain item co-occurrence scorer has 2-3x the hit rate of popularity, news
  *   rewards recency, and all of it vanishes when choices are by popularity only.
@@ -360,6 +370,9 @@ int reco__synth_check(const reco_synth_params *p) {
   BAD(p->span_days < 1 || p->span_days > 36500, "synth: span_days must be in [1, 36500], got %d", p->span_days);
   BAD(p->t_start < 0 || p->t_start > 4102444800LL, "synth: t_start must be a unix time in [1970, 2100)");
   BAD(p->threads < 0, "synth: threads must be >= 0");
+  BAD(!(p->context_effect >= 0 && p->context_effect <= 1), "synth: context_effect must be in [0, 1], got %g",
+      p->context_effect);
+  BAD(p->context_effect > 0 && !p->context, "synth: context_effect needs context on");
 #undef BAD
   return 0;
 }
@@ -367,7 +380,7 @@ int reco__synth_check(const reco_synth_params *p) {
 /* ------------------------------------------------------------------------------------------ */
 /* Random streams */
 
-enum { S_CATS = 1, S_ITEMS, S_ARCH, S_ACT, S_USER, S_META, S_PUB };
+enum { S_CATS = 1, S_ITEMS, S_ARCH, S_ACT, S_USER, S_META, S_PUB, S_CTX, S_CELL };
 
 static uint64_t mix64(uint64_t z) {
   z ^= z >> 33;
@@ -457,6 +470,10 @@ static inline int32_t pick_draw(const pick *t, int32_t n, reco_rng *r) {
   return (float)(uint32_t)x * 0x1.0p-32f < e->prob ? e->item : e->alias;
 }
 
+enum { SYN_DEVICES = 3, SYN_LOCATIONS = 3, SYN_CELLS = SYN_DEVICES * 4 };
+static const char *const k_devices[SYN_DEVICES] = {"mobile", "desktop", "tablet"};
+static const char *const k_locations[SYN_LOCATIONS] = {"home", "work", "commute"};
+
 typedef struct world {
   const reco_synth_params *p;
   int C, dim;
@@ -496,6 +513,8 @@ typedef struct world {
   int16_t *user_top;
   int32_t *user_arch;
   int32_t *order; /* users grouped by archetype: each thread's tables stay in its cache */
+  /* context (p->context): per cell (device x daypart) cumulative category preference */
+  double cell_cum[SYN_CELLS][RECO_SYNTH_MAX_CATEGORIES];
 } world;
 
 static void world_free(world *w) {
@@ -992,6 +1011,7 @@ typedef struct scratch {
   int arch;                                  /* the user's archetype */
   int16_t corder[RECO_SYNTH_MAX_CATEGORIES]; /* categories by decreasing preference */
   double ccum[RECO_SYNTH_MAX_CATEGORIES];    /* cumulative preference in that order */
+  int cell;                                  /* the session's context cell, -1 = none */
 } scratch;
 
 typedef struct out_arrays {
@@ -999,6 +1019,7 @@ typedef struct out_arrays {
   float *v;
   int64_t *ts;
   uint8_t *type;
+  uint8_t *dev, *loc; /* context codes (1-based), NULL without context */
 } out_arrays;
 
 /* One item choice (see the header comment): O(candidates * dim). */
@@ -1034,6 +1055,12 @@ static int32_t choose(const world *w, const scratch *s, reco_rng *r, int32_t u, 
       } else if (x >= p->p_continue && x < p->p_continue + p->p_explore) {
         c = (int)reco__rng_below(r, (uint64_t)C);
         explore = true;
+      } else if (s->cell >= 0 && reco__rng_uniform(r) < p->context_effect) {
+        /* the context effect: the session's cell chooses the category (only drawn when e > 0,
+         * so data without the effect is the same event for event) */
+        double y = reco__rng_uniform(r);
+        c = 0;
+        while (c < C - 1 && y >= w->cell_cum[s->cell][c]) c++;
       } else {
         double y = reco__rng_uniform(r);
         int k = 0;
@@ -1122,9 +1149,16 @@ static void gen_user(const world *w, int32_t u, scratch *s, const out_arrays *o)
   int32_t k = 0;
   double x = 0;
   int64_t t_last = INT64_MIN / 2;
+  /* context: its own stream, so the events do not depend on whether context is generated */
+  reco_rng rc;
+  stream(&rc, p->seed, S_CTX, (uint64_t)u);
+  double p_mobile = 0.1 + 0.8 * reco__rng_uniform(&rc);
+  int dev = 0, loc = 0;
+  s->cell = -1;
 #define EMIT(ty, val)                                                                                     \
   do {                                                                                                  \
     o->u[off + k] = u, o->i[off + k] = it, o->v[off + k] = (val), o->ts[off + k] = t, o->type[off + k] = (ty); \
+    if (o->dev) o->dev[off + k] = (uint8_t)(dev + 1), o->loc[off + k] = (uint8_t)(loc + 1);               \
     k++;                                                                                                \
   } while (0)
   for (int32_t sess = 0; sess < n_sess && k < cnt; sess++) {
@@ -1141,6 +1175,16 @@ static void gen_user(const world *w, int32_t u, scratch *s, const out_arrays *o)
       L = RECO_MAX(L, 1);
     }
     int32_t end = k + L, prev = -1;
+    if (p->context) {
+      double y = reco__rng_uniform(&rc);
+      dev = y < p_mobile ? 0 : reco__rng_uniform(&rc) < 0.1 ? 2 : 1;
+      int hour = (int)(((t % 86400) + 86400) % 86400 / 3600), weekend = reco__ctx_weekpart(t);
+      double z = reco__rng_uniform(&rc);
+      loc = 0;
+      if (!weekend && dev == 0 && ((hour >= 7 && hour < 9) || (hour >= 17 && hour < 19)) && z < 0.6) loc = 2;
+      else if (!weekend && hour >= 9 && hour < 17 && z < 0.5) loc = 1;
+      s->cell = p->context_effect > 0 ? dev * 4 + reco__ctx_daypart(t) : -1;
+    }
     while (k < end) {
       int32_t it = choose(w, s, &r, u, prev, t);
       s->seen[it] = u + 1;
@@ -1229,7 +1273,33 @@ int reco__synth_generate(const reco_synth_params *p, const reco_progress *pr, re
   if ((rc = reco__progress(pr, "world", 1, 1, NULL))) goto done;
   if ((rc = reco__progress(pr, "generate", 0, p->n_users, NULL))) goto done;
 
-  out_arrays o = {ds->u, ds->i, ds->v, ds->ts, ds->type};
+  out_arrays o = {ds->u, ds->i, ds->v, ds->ts, ds->type, NULL, NULL};
+  if (p->context) { /* the dictionaries in code order: code k + 1 is k_devices[k] */
+    for (int f = 0; f < RECO_CTX__STORED; f++) {
+      ds->ctx[f] = reco__calloc(ds->cap, 1);
+      ds->ctx_names[f] = reco__idmap_new();
+      if (!ds->ctx[f] || !ds->ctx_names[f]) {
+        rc = OOM("context");
+        goto done;
+      }
+      for (int v = 0; v < (f == RECO_CTX_DEVICE ? SYN_DEVICES : SYN_LOCATIONS); v++) {
+        const char *name = f == RECO_CTX_DEVICE ? k_devices[v] : k_locations[v];
+        if (reco__idmap_add(ds->ctx_names[f], name, strlen(name)) < 0) {
+          rc = OOM("context");
+          goto done;
+        }
+      }
+    }
+    o.dev = ds->ctx[RECO_CTX_DEVICE];
+    o.loc = ds->ctx[RECO_CTX_LOCATION];
+    for (int cell = 0; cell < SYN_CELLS; cell++) {
+      reco_rng r;
+      stream(&r, p->seed, S_CELL, (uint64_t)cell);
+      double g[RECO_SYNTH_MAX_CATEGORIES], sum = 0, cum = 0;
+      for (int c = 0; c < w.C; c++) sum += g[c] = reco__rng_gamma(&r, 0.3);
+      for (int c = 0; c < w.C; c++) w.cell_cum[cell][c] = (cum += sum > 0 ? g[c] / sum : 1.0 / w.C);
+    }
+  }
   int nt = p->threads > 0 ? p->threads : reco_get_threads();
   int failed = 0, stop = 0;
   int32_t done_users = 0;
@@ -1474,7 +1544,7 @@ static int format_rows(const reco_dataset *ds, const idref *users, const idref *
   b->len = 0;
   for (size_t r = lo; r < hi; r++) {
     const idref *u = &users[ds->u[r]], *it = &items[ds->i[r]];
-    if (wb_need(b, 2 * (size_t)u->len + 2 * (size_t)it->len + 96)) return RECO_ENOMEM;
+    if (wb_need(b, 2 * (size_t)u->len + 2 * (size_t)it->len + 128)) return RECO_ENOMEM;
     char *p = b->p + b->len;
     p = fmt_field(p, u->s, u->len, u->quote);
     *p++ = ',';
@@ -1487,6 +1557,14 @@ static int format_rows(const reco_dataset *ds, const idref *users, const idref *
     int ty = ds->type[r] < RECO_EV__COUNT ? ds->type[r] : RECO_EV_RATING;
     memcpy(p, names[ty], nlen[ty]);
     p += nlen[ty];
+    for (int x = 0; x < RECO_CTX__STORED && ds->ctx[RECO_CTX_DEVICE]; x++) {
+      /* context columns: written for every row once the device column exists */
+      const char *cv = ds->ctx[x] && ds->ctx[x][r] ? reco__idmap_str(ds->ctx_names[x], ds->ctx[x][r] - 1) : "";
+      size_t cl = strlen(cv); /* the generator's names: short, no quoting needed */
+      *p++ = ',';
+      memcpy(p, cv, RECO_MIN(cl, (size_t)16));
+      p += RECO_MIN(cl, (size_t)16);
+    }
     *p++ = '\n';
     b->len = (size_t)(p - b->p);
   }
@@ -1502,8 +1580,10 @@ static int write_interactions(const reco_dataset *ds, const char *dir) {
   idref *users = id_refs(ds->users, ds->n_users), *items = id_refs(ds->items, ds->n_items);
   wbuf *bufs = reco__calloc((size_t)nt, sizeof *bufs);
   if (!users || !items || !bufs) rc = OOM("writing interactions");
-  static const char header[] = "user,item,value,timestamp,type\n";
-  if (!rc) rc = write_all(f.fd, header, sizeof header - 1, f.tmp);
+  static const char header[] = "user,item,value,timestamp,type\n", header_ctx[] = "user,item,value,timestamp,type,device,location\n";
+  if (!rc)
+    rc = ds->ctx[RECO_CTX_DEVICE] ? write_all(f.fd, header_ctx, sizeof header_ctx - 1, f.tmp)
+                                  : write_all(f.fd, header, sizeof header - 1, f.tmp);
   size_t n_chunks = (ds->n + ROWS_PER_CHUNK - 1) / ROWS_PER_CHUNK;
   for (size_t c0 = 0; c0 < n_chunks && !rc; c0 += (size_t)nt) {
     int cnt = (int)RECO_MIN((size_t)nt, n_chunks - c0), failed = 0;

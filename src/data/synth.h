@@ -28,6 +28,7 @@
  *   interactions.csv  user,item,value,timestamp,type   (type: view/click/cart/purchase/rating)
  *   items.csv         item,title,category,tags,price,year,text   (category, tags: '|' separated)
  *   users.csv         user,segment   (generally: one column per key of the user attributes)
+ * With context on, interactions.csv has two more columns, device and location.
  * Quoting follows RFC 4180. The items' average star rating (e-commerce and streaming) has no
  * column of its own: it leads the text as "rating=4.3 reviews=812. ..." (reco__synth_text_rating).
  */
@@ -66,6 +67,9 @@ typedef struct reco_synth_params {
   int64_t t_start;       /* unix seconds of the span's start */
   int32_t span_days;     /* length of the time span */
   int threads;           /* 0 = reco_get_threads(); the output does not depend on it */
+  bool context;          /* per-interaction device and location (dataset ctx columns) */
+  double context_effect; /* 0..1: share of category choices drawn from the session's context
+                            cell (device x time of day) instead of the user's taste; 0 = none */
 } reco_synth_params;
 
 /* Fills *p with the domain's defaults (documented in synth.c and `reco data gen --help`). */

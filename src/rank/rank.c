@@ -111,13 +111,14 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   reco_rec_ws *ws = reco__calloc(1, sizeof *ws);
   if (!ws) return reco__seterr(RECO_ENOMEM, "out of memory for a rank workspace");
   size_t n = (size_t)n_items;
-  size_t cap = (size_t)pool * (size_t)max_members + RECO_REC_MAX_PINS;
+  /* + 1 scorer: the cold-start scorer blended in for short histories (min_interactions_for_cf) */
+  size_t cap = (size_t)pool * (size_t)(max_members + 1) + RECO_REC_MAX_PINS;
   if (cap > n) cap = n;
   ws->n_items = n_items;
   ws->pool = pool;
   ws->max_members = max_members;
   ws->cap = (int)cap;
-  ws->scores = reco__aligned_alloc(n * (size_t)max_members * sizeof *ws->scores);
+  ws->scores = reco__aligned_alloc(n * (size_t)(max_members + 1) * sizeof *ws->scores);
   ws->stamp = reco__calloc(n, sizeof *ws->stamp);
   ws->elist = reco__malloc(n * sizeof *ws->elist);
   ws->slot = reco__malloc(n * sizeof *ws->slot);
@@ -556,6 +557,13 @@ static int check(const reco_rec_request *q, const reco_rec_ws *ws) {
   if (q->diversity_weight < 0 || q->diversity_weight > 1 || q->novelty_weight < 0)
     return reco__seterr(RECO_EINVAL, "diversity weight must be in [0, 1], novelty weight >= 0");
   if (q->item_vectors && q->dim <= 0) return reco__seterr(RECO_EINVAL, "item vectors need dim >= 1");
+  if ((unsigned)q->cold > RECO_COLD_CONTEXT_POPULAR) return reco__seterr(RECO_EINVAL, "unknown cold-start strategy");
+  if (q->min_interactions_for_cf < 0) return reco__seterr(RECO_EINVAL, "min_interactions_for_cf must be >= 0");
+  if (!(q->context_weight >= 0) || !(q->session_weight >= 0))
+    return reco__seterr(RECO_EINVAL, "context and session weights must be >= 0");
+  if (q->n_session && !q->session_items) return reco__seterr(RECO_EINVAL, "a session count but no items");
+  if (q->context_model && q->context_model->n_items != ws->n_items)
+    return reco__seterr(RECO_EINVAL, "the context model does not index this catalogue");
   return 0;
 }
 
@@ -565,21 +573,32 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
   int32_t n = ws->n_items;
   int pool = q->pool ? q->pool : ws->pool;
   bool cold_view = q->view.user < 0 && q->view.n == 0;
-  bool use_cold = cold_view && q->cold_model && q->cold != RECO_COLD_MEMBERS;
-  int n_scorers = use_cold ? 1 : q->n_members;
+  bool ctx_pop = q->cold == RECO_COLD_CONTEXT_POPULAR && q->context_model;
+  bool have_cold = (q->cold_model || ctx_pop) && q->cold != RECO_COLD_MEMBERS;
+  bool use_cold = cold_view && have_cold;
+  /* a short history: the cold scorer joins the members (scorer index n_members) */
+  bool mix_cold = !use_cold && have_cold && q->view.n < (size_t)q->min_interactions_for_cf;
+  int n_scorers = use_cold ? 1 : q->n_members + mix_cold;
   int cnt = 0;
 
   eligibility(q, ws);
 
   /* stage 3: each scorer's top `pool` eligible items join the union */
-  double mu[RECO_REC_MAX_MEMBERS], sd[RECO_REC_MAX_MEMBERS];
-  float w[RECO_REC_MAX_MEMBERS];
+  double mu[RECO_REC_MAX_MEMBERS + 1], sd[RECO_REC_MAX_MEMBERS + 1]; /* + the blended cold scorer */
+  float w[RECO_REC_MAX_MEMBERS + 1];
   int np = 0;
   for (int s = 0; s < n_scorers && !rc; s++) {
-    const reco_model *m = use_cold ? q->cold_model : q->members[s].model;
-    w[s] = use_cold ? 1.0f : q->members[s].weight;
+    bool is_cold = use_cold || s == q->n_members;
+    const reco_model *m = is_cold ? q->cold_model : q->members[s].model;
+    w[s] = use_cold ? 1.0f : is_cold ? 0.0f : q->members[s].weight;
+    if (mix_cold && s == q->n_members) {
+      float wsum = 0;
+      for (int j = 0; j < q->n_members; j++) wsum += q->members[j].weight;
+      w[s] = wsum * (1.0f - (float)q->view.n / (float)q->min_interactions_for_cf);
+    }
     float *sc = ws->scores + (size_t)s * (size_t)n;
-    rc = m->algo->score(m, &q->view, sc);
+    rc = is_cold && ctx_pop ? reco__context_popular(q->context_model, &q->context, sc)
+                            : m->algo->score(m, &q->view, sc);
     if (rc) break;
     int32_t ne = 0;
     for (int32_t e = 0; e < ws->n_el; e++) {
@@ -622,6 +641,10 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     ws->p_rel[s] = (float)b;
   }
   minmax(ws->p_rel, np);
+  /* context-aware re-ranking (context.c): learned per-context category lifts, session affinity */
+  if ((q->context_model && q->context_weight > 0) || (q->n_session && q->session_weight > 0))
+    reco__context_rerank(q->context_model, &q->context, q->context_weight, q->meta, q->session_items, q->n_session,
+                         q->session_weight, ws->p_item, ws->p_rel, np);
   for (size_t j = 0; j < q->n_boost; j++) {
     int32_t i = q->boost_items[j];
     if (i < 0 || i >= n || ws->slot[i] < 0) continue;
@@ -706,8 +729,9 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     if (ws->p_flag[s] & F_PINNED) {
       r->reason = RECO_REASON_PINNED;
       r->model = -1;
-    } else if (use_cold) {
+    } else if (use_cold || r->model == q->n_members) {
       r->reason = q->cold == RECO_COLD_TRENDING ? RECO_REASON_TRENDING : RECO_REASON_POPULAR;
+      r->model = -1;
     } else {
       const reco_model *m = q->members[r->model].model;
       r->reason = strcmp(m->algo->name, "popular") ? RECO_REASON_MODEL : RECO_REASON_POPULAR;

@@ -3,16 +3,18 @@
  *
  * One request runs these stages (rank.c explains each):
  *   1. cold start: a view with no user index and no history is answered by the request's cold
- *      model (`popular`, or `popular` with half_life_days for trending), when one is given;
- *      from the first interaction on the member models score the history (they fold it in);
+ *      model (`popular`, or `popular` with half_life_days for trending, or the context
+ *      model's popularity in the request's context), when one is given; from the first
+ *      interaction on the member models score the history (they fold it in), blended with the
+ *      cold scorer while the history is shorter than min_interactions_for_cf;
  *   2. eligibility: filters (categories in/out, min rating, price range, excluded items, the
  *      view's history, an availability bitmap) give one byte per item;
  *   3. candidates: each member scores every item; its best `pool` eligible items join the union;
  *      each member's scores are z-scored over its own candidates (mean and spread of those
  *      `pool` scores; Fox and Shaw 1994 CombSUM with Montague and Aslam 2001 normalisation) and
  *      the weighted z-scores summed for every item of the union;
- *   4. objectives: relevance = min-max of the blend over the union, times the item's boost
- *      factor; novelty = -log2(item popularity share) min-maxed over the union;
+ *   4. objectives: relevance = min-max of the blend over the union, plus the context and
+ *      session terms (context.c), times the item's boost factor; novelty = -log2(item popularity share) min-maxed over the union;
  *   5. re-ranking: greedy Maximal Marginal Relevance (Carbonell and Goldstein 1998) with the
  *      value w_rel * relevance + w_nov * novelty - w_div * max cosine to the items already
  *      chosen (cosine over caller-supplied item vectors: factors or category one-hots);
@@ -30,6 +32,7 @@
 #define RECO_RANK_H
 
 #include "../algo/algo.h"
+#include "context.h"
 
 #define RECO_REC_POOL_DEFAULT 200
 #define RECO_REC_MAX_MEMBERS 8
@@ -51,7 +54,8 @@ const char *reco__rec_reason_text(int reason);
 typedef enum {
   RECO_COLD_POPULAR = 0, /* the cold model, reasons say "popular" */
   RECO_COLD_TRENDING,    /* the cold model (popular with a half-life), reasons say "trending" */
-  RECO_COLD_MEMBERS      /* the members anyway (they score an empty view however they can) */
+  RECO_COLD_MEMBERS,     /* the members anyway (they score an empty view however they can) */
+  RECO_COLD_CONTEXT_POPULAR /* popularity in the request's context (context_model; else as POPULAR) */
 } reco_cold_strategy;
 
 typedef struct reco_rec_member {
@@ -129,6 +133,17 @@ typedef struct reco_rec_request {
   const float *item_pop;        /* per item: users who interacted (for novelty); NULL = none */
   double pop_total;             /* all users */
   bool reasons;                 /* fill reason/because/model (costs one explain per item) */
+  /* cold start by history length (MIN_INTERACTIONS_FOR_CF): a view with 1 <= n < this many
+   * history items gets the cold scorer as one more member, of weight (sum of the member
+   * weights) x (1 - n / min_interactions_for_cf); 0 = only an empty view is cold */
+  int min_interactions_for_cf;
+  /* context-aware re-ranking (context.h), added to relevance in stage 4 */
+  const reco_model *context_model; /* a `context` model, or NULL */
+  reco_rec_context context;        /* the request's context in the model's codes */
+  float context_weight;            /* 0 = no context term (reco__context_weight: the model's default) */
+  const int32_t *session_items;    /* the session's recent items, oldest first */
+  size_t n_session;
+  float session_weight;            /* 0 = no session term */
 } reco_rec_request;
 
 typedef struct reco_rec_item {
