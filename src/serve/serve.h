@@ -43,6 +43,9 @@ typedef struct srv_config {
   char store_path[1024];   /* STORE_PATH, the SQLite store of interactions, default ./data/reco.db */
   int store_queue;         /* STORE_QUEUE, pending durable writes before 503, default 65536 */
   char exp_variants[512];  /* EXPERIMENT_VARIANTS, "control,treatment" or "a:20,b:80" (weights) */
+  bool log_json;           /* LOG_FORMAT=json (default) | text */
+  int log_level;           /* LOG_LEVEL=error|warn|info|debug (RECO_LOG_*), default info */
+  bool log_access;         /* LOG_ACCESS=yes (default) | no: one line per request at info level */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -182,6 +185,8 @@ typedef struct srv_req {
     const char *name;
     char value[256];
   } params[SRV_MAX_PARAMS];
+  struct srv_conn *conn; /* the server's state of this request (srv_defer's argument) */
+  const char *request_id;
 } srv_req;
 
 /* A handler writes the response body (JSON unless it sets content_type) and returns the HTTP
@@ -224,6 +229,7 @@ int srv_h_healthz(srv_req *rq, srv_resp *rs);
 int srv_h_readyz(srv_req *rq, srv_resp *rs);
 int srv_h_metrics(srv_req *rq, srv_resp *rs);
 int srv_h_interaction(srv_req *rq, srv_resp *rs);
+int srv_h_interaction_batch(srv_req *rq, srv_resp *rs);
 int srv_h_profile(srv_req *rq, srv_resp *rs);
 int srv_h_assign(srv_req *rq, srv_resp *rs);
 int srv_h_stats(srv_req *rq, srv_resp *rs);
@@ -235,11 +241,34 @@ uint32_t srv_fnv1a32(const char *a, const char *b);
  * returns the count, 0 when malformed. */
 int srv_variants_parse(const char *spec, char names[][64], double *upper, int max);
 
+/* ---- deferred responses (server.c) ----
+ * A handler whose answer depends on another thread (the store's writer commits a record) does
+ * not block its HTTP thread: it calls srv_defer and returns SRV_DEFERRED. The connection is
+ * suspended (libmicrohttpd stops polling it); the other thread, once the outcome is known and
+ * stored in ctx, calls srv_resume exactly once, from any thread (the handler itself may call
+ * it, e.g. when the work could not even be queued). Then, back on an HTTP thread, finish(ctx,
+ * rs) writes the response and returns its status. When there is no one to answer any more (the
+ * client went away, or the server is stopping) finish is called with rs == NULL: it must still
+ * release ctx (and apply any effect that must follow a commit). finish runs exactly once. */
+#define SRV_DEFERRED 0
+typedef int (*srv_finish_fn)(void *ctx, srv_resp *rs);
+typedef struct srv_conn srv_pending;
+srv_pending *srv_defer(srv_req *rq, srv_finish_fn finish, void *ctx);
+void srv_resume(srv_pending *p);
+
+/* ---- logs (server.c) ----
+ * One line per event (JSON or text, by LOG_FORMAT) handed to srv_log_out, which the program
+ * sets (cmd/reco/serve.c writes it to stderr); NULL drops every line. Lines are bounded
+ * (1 KiB): longer messages are cut. */
+extern void (*srv_log_out)(const char *line, size_t len);
+void srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;
 /* Starts listening (threads: cfg->threads). On failure msg says why. */
 int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len);
-/* Stops accepting, finishes in-flight requests, joins the threads. */
+/* Stops accepting, finishes in-flight requests (deferred ones included: they are answered once
+ * their work completes), joins the threads. */
 void srv_stop(srv_server *s);
 
 #endif
