@@ -48,7 +48,8 @@ stop() { # SIGTERM, and the exit status must be 0
 }
 post() { curl -s -X POST -H 'Content-Type: application/json' --data "$2" "$BASE$1"; }
 stored() { # USER -> totalInteractions of the profile
-  curl -s "$BASE/api/v1/user/$1/profile" | python3 -c 'import json,sys; print(json.load(sys.stdin)["profile"]["totalInteractions"])'
+  curl -s "$BASE/api/v1/user/$1/profile" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin).get("profile", {}).get("totalInteractions", 0))'
 }
 
 start
