@@ -57,7 +57,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "store.h"
@@ -269,6 +272,9 @@ static int on_wal_commit(void *arg, sqlite3 *db, const char *name, int pages) {
 
 static void *ckpt_main(void *arg) {
   reco_store *s = arg;
+  /* background work: on a busy machine the writer and the HTTP threads go first (Linux: a
+   * thread's nice value is its own) */
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10)) { /* best effort */ }
   pthread_mutex_lock(&s->ckpt_mu);
   while (!s->ckpt_stop) {
     if (!s->ckpt_due) {
