@@ -91,3 +91,7 @@ SPID=
 [ "$rc" = 0 ] || { tail -5 "$W/server.log"; echo "bench_ingest: the server exited with $rc after SIGTERM"; exit 1; }
 total=$(sqlite3 "$DB" "SELECT count(*) FROM interactions")
 echo "server stopped cleanly (SIGTERM, exit 0); $total interactions in the store"
+grep -o 'stopped: store flushed.*since start' "$W/server.log" | sed 's/^/server: /'
+read -r n_commits n_records < <(sed -n 's/.*(\([0-9]*\) group commits of \([0-9]*\) records.*/\1 \2/p' "$W/server.log")
+[ "${n_commits:-0}" -gt 0 ] && echo "mean group commit: $(awk -v a="$n_records" -v b="$n_commits" 'BEGIN{printf "%.1f", a/b}') records per fsync ($n_commits commits)"
+exit 0

@@ -290,8 +290,11 @@ int cmd_serve(int argc, char **argv) {
   fprintf(stderr, "reco serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   srv_stop(sv);
   srv_store = NULL;
+  int64_t n_commits = 0, n_records = 0;
+  store_commit_stats(store, &n_commits, &n_records);
   store_close(store); /* commits whatever is still queued */
-  srv_log(RECO_LOG_INFO, "stopped: store flushed and closed");
+  srv_log(RECO_LOG_INFO, "stopped: store flushed and closed (%lld group commits of %lld records since start)",
+          (long long)n_commits, (long long)n_records);
   srv_live_free();
   srv_snapshot_publish(NULL);
   return EXIT_OK;
