@@ -48,7 +48,9 @@ static void usage(FILE *f) {
           "RECOMMENDATION_LIMIT (10) API_KEYS PROTECTED_MODE (yes) MAX_CONNECTIONS (1024)\n"
           "CONNECTION_TIMEOUT (30 s) MAX_BODY_BYTES (1048576) SERVE_THREADS DEMO_DATA_PATH\n"
           "STORE_PATH (./data/reco.db, the SQLite store of interactions) STORE_QUEUE (65536)\n"
-          "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n");
+          "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n"
+          "LOG_FORMAT (json|text) LOG_LEVEL (error|warn|info|debug; default info)\n"
+          "LOG_ACCESS (yes: one access line per request at info level; no: only errors)\n");
 }
 
 static bool has_active_model(const char *root) {
@@ -133,6 +135,13 @@ static int bootstrap(const srv_config *cfg) {
   }
   fprintf(stderr, "reco serve: demo ready in %.1f s\n", reco__now() - t0);
   return EXIT_OK;
+}
+
+/* The service's log lines (access logs, events; JSON or text by LOG_FORMAT) go to stderr in one
+ * write each, so lines from different threads never interleave. */
+static void log_line(const char *line, size_t len) {
+  ssize_t w = write(STDERR_FILENO, line, len);
+  (void)w;
 }
 
 static void replay_row(void *ctx, const char *user, const char *item, const char *type, double value) {
@@ -238,6 +247,7 @@ int cmd_serve(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
   srv_server *sv;
+  srv_log_out = log_line;
   if ((rc = srv_start(&cfg, &sv, msg, sizeof msg))) {
     srv_snapshot_publish(NULL);
     srv_store = NULL;
@@ -280,7 +290,11 @@ int cmd_serve(int argc, char **argv) {
   fprintf(stderr, "reco serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   srv_stop(sv);
   srv_store = NULL;
+  int64_t n_commits = 0, n_records = 0;
+  store_commit_stats(store, &n_commits, &n_records);
   store_close(store); /* commits whatever is still queued */
+  srv_log(RECO_LOG_INFO, "stopped: store flushed and closed (%lld group commits of %lld records since start)",
+          (long long)n_commits, (long long)n_records);
   srv_live_free();
   srv_snapshot_publish(NULL);
   return EXIT_OK;

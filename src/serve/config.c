@@ -31,6 +31,9 @@ void srv_config_defaults(srv_config *c) {
   snprintf(c->store_path, sizeof c->store_path, "./data/reco.db");
   c->store_queue = 65536;
   snprintf(c->exp_variants, sizeof c->exp_variants, "control,treatment");
+  c->log_json = true;
+  c->log_level = RECO_LOG_INFO;
+  c->log_access = true;
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -94,6 +97,30 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
     }
     return 0;
   }
+  if (!strcmp(key, "LOG_FORMAT")) {
+    if (strcasecmp(v, "json") && strcasecmp(v, "text")) {
+      snprintf(msg, msg_len, "LOG_FORMAT: expected json or text, got '%s'", v);
+      return RECO_EINVAL;
+    }
+    c->log_json = !strcasecmp(v, "json");
+    return 0;
+  }
+  if (!strcmp(key, "LOG_LEVEL")) {
+    static const char *const levels[] = {"error", "warn", "info", "debug"};
+    for (int k = 0; k < 4; k++)
+      if (!strcasecmp(v, levels[k])) return c->log_level = k, 0;
+    snprintf(msg, msg_len, "LOG_LEVEL: expected error, warn, info or debug, got '%s'", v);
+    return RECO_EINVAL;
+  }
+  if (!strcmp(key, "LOG_ACCESS")) {
+    if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) c->log_access = true;
+    else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0")) c->log_access = false;
+    else {
+      snprintf(msg, msg_len, "LOG_ACCESS: expected yes or no, got '%s'", v);
+      return RECO_EINVAL;
+    }
+    return 0;
+  }
   snprintf(msg, msg_len, "unknown setting '%s'", key);
   return RECO_ENOTFOUND;
 }
@@ -102,7 +129,8 @@ static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PA
                                      "RECOMMENDATION_LIMIT", "SERVE_THREADS", "MAX_CONNECTIONS",
                                      "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "API_KEYS", "PROTECTED_MODE",
                                      "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS",
-                                     "CANDIDATE_POOL"};
+                                     "CANDIDATE_POOL",
+                                     "LOG_FORMAT", "LOG_LEVEL", "LOG_ACCESS"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

@@ -313,7 +313,7 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
  *   {"requests":[{...a /recommend body...}, ...]}                  any mix of users and options
  *   {"userIds":["u1","u2"], "limit":10, "filters":{...}, ...}       one set of options, many users
  * The response: {"status":"success","result":{"results":[<each /recommend response body>],
- * "count":N,"failed":F,"latencyMs":...}}. At most SRV_BATCH_MAX requests.
+ * "count":N,"failed":F,"latencyMs":...}}. At most SRV_REC_BATCH_MAX requests.
  */
 int srv_h_recommend_batch(srv_req *rq, srv_resp *rs) {
   int st = 200;
@@ -326,8 +326,8 @@ int srv_h_recommend_batch(srv_req *rq, srv_resp *rs) {
                      "give exactly one of requests (a list of recommend requests) and userIds (a list of user ids)");
   const fj_val *list = fj_is_null(reqs) ? users : reqs;
   const char *field = fj_is_null(reqs) ? "userIds" : "requests";
-  if (!fj_is_arr(list) || list->n == 0 || list->n > SRV_BATCH_MAX)
-    return srv_error(rs, 400, "invalid_argument", field, "%s must be a list of 1 to %d entries", field, SRV_BATCH_MAX);
+  if (!fj_is_arr(list) || list->n == 0 || list->n > SRV_REC_BATCH_MAX)
+    return srv_error(rs, 400, "invalid_argument", field, "%s must be a list of 1 to %d entries", field, SRV_REC_BATCH_MAX);
   size_t k = 0;
   for (const fj_val *e = fj_first(d, list); e; e = fj_next(d, e), k++)
     if (reqs ? !fj_is_obj(e) : !fj_is_str(e))

@@ -12,6 +12,7 @@ static const srv_route k_routes[] = {
     {"POST", "/api/v1/recommend/batch", srv_h_recommend_batch, "recommend_batch"},
     {"POST", "/api/v1/similar", srv_h_similar, "similar"},
     {"POST", "/api/v1/interaction", srv_h_interaction, "interaction"},
+    {"POST", "/api/v1/interactions/batch", srv_h_interaction_batch, "interactions_batch"},
     {"GET", "/api/v1/user/:userId/profile", srv_h_profile, "profile"},
     {"POST", "/api/v1/experiment/assign", srv_h_assign, "experiment_assign"},
     {"GET", "/api/v1/models", srv_h_models, "models"},

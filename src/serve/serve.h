@@ -45,6 +45,9 @@ typedef struct srv_config {
   char exp_variants[512];  /* EXPERIMENT_VARIANTS, "control,treatment" or "a:20,b:80" (weights) */
   int cand_pool;           /* CANDIDATE_POOL: candidates per model a request re-ranks (MMR, blending);
                             * 0 (default) = 10 x (offset + limit), at least 100, at most 200 */
+  bool log_json;           /* LOG_FORMAT=json (default) | text */
+  int log_level;           /* LOG_LEVEL=error|warn|info|debug (RECO_LOG_*), default info */
+  bool log_access;         /* LOG_ACCESS=yes (default) | no: one line per request at info level */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -194,6 +197,8 @@ typedef struct srv_req {
     const char *name;
     char value[256];
   } params[SRV_MAX_PARAMS];
+  struct srv_conn *conn; /* the server's state of this request (srv_defer's argument) */
+  const char *request_id;
 } srv_req;
 
 /* A handler writes the response body (JSON unless it sets content_type) and returns the HTTP
@@ -237,7 +242,7 @@ bool srv_fget_int(const struct fj_doc *d, const struct fj_val *o, const char *fi
                   long *out, srv_resp *rs, int *status);
 
 int srv_h_recommend(srv_req *rq, srv_resp *rs);
-#define SRV_BATCH_MAX 100 /* requests in one POST /api/v1/recommend/batch */
+#define SRV_REC_BATCH_MAX 100 /* requests in one POST /api/v1/recommend/batch */
 int srv_h_recommend_batch(srv_req *rq, srv_resp *rs);
 int srv_h_similar(srv_req *rq, srv_resp *rs);
 int srv_h_models(srv_req *rq, srv_resp *rs);
@@ -245,6 +250,7 @@ int srv_h_healthz(srv_req *rq, srv_resp *rs);
 int srv_h_readyz(srv_req *rq, srv_resp *rs);
 int srv_h_metrics(srv_req *rq, srv_resp *rs);
 int srv_h_interaction(srv_req *rq, srv_resp *rs);
+int srv_h_interaction_batch(srv_req *rq, srv_resp *rs);
 int srv_h_profile(srv_req *rq, srv_resp *rs);
 int srv_h_assign(srv_req *rq, srv_resp *rs);
 int srv_h_stats(srv_req *rq, srv_resp *rs);
@@ -256,11 +262,34 @@ uint32_t srv_fnv1a32(const char *a, const char *b);
  * returns the count, 0 when malformed. */
 int srv_variants_parse(const char *spec, char names[][64], double *upper, int max);
 
+/* ---- deferred responses (server.c) ----
+ * A handler whose answer depends on another thread (the store's writer commits a record) does
+ * not block its HTTP thread: it calls srv_defer and returns SRV_DEFERRED. The connection is
+ * suspended (libmicrohttpd stops polling it); the other thread, once the outcome is known and
+ * stored in ctx, calls srv_resume exactly once, from any thread (the handler itself may call
+ * it, e.g. when the work could not even be queued). Then, back on an HTTP thread, finish(ctx,
+ * rs) writes the response and returns its status. When there is no one to answer any more (the
+ * client went away, or the server is stopping) finish is called with rs == NULL: it must still
+ * release ctx (and apply any effect that must follow a commit). finish runs exactly once. */
+#define SRV_DEFERRED 0
+typedef int (*srv_finish_fn)(void *ctx, srv_resp *rs);
+typedef struct srv_conn srv_pending;
+srv_pending *srv_defer(srv_req *rq, srv_finish_fn finish, void *ctx);
+void srv_resume(srv_pending *p);
+
+/* ---- logs (server.c) ----
+ * One line per event (JSON or text, by LOG_FORMAT) handed to srv_log_out, which the program
+ * sets (cmd/reco/serve.c writes it to stderr); NULL drops every line. Lines are bounded
+ * (1 KiB): longer messages are cut. */
+extern void (*srv_log_out)(const char *line, size_t len);
+void srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;
 /* Starts listening (threads: cfg->threads). On failure msg says why. */
 int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len);
-/* Stops accepting, finishes in-flight requests, joins the threads. */
+/* Stops accepting, finishes in-flight requests (deferred ones included: they are answered once
+ * their work completes), joins the threads. */
 void srv_stop(srv_server *s);
 
 #endif

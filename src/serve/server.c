@@ -1,53 +1,301 @@
 /*
  * server.c - libmicrohttpd wiring: one epoll-driven daemon with an internal thread pool (one
  * thread per core by default), bounded connections, per-connection idle timeout, bounded bodies
- * (413), protected mode and API keys, then dispatch through the route table (routes.c).
+ * (413), protected mode and API keys, then dispatch through the route table (routes.c); deferred
+ * responses (a handler's answer computed on another thread), request ids, access logs, and the
+ * draining stop.
  *
  * The access-handler protocol, and its trap: MHD calls the handler once when the headers are in
  * (we allocate the per-request state and return), then once per body chunk (we append it), then
  * a last time with *upload_data_size == 0, where we answer. Answering on the *first* call makes
  * MHD close keep-alive connections, which costs several times the throughput (DESIGN.md s. 1).
+ *
+ * Deferred responses (serve.h, srv_defer). States of one request (srv_conn):
+ *
+ *   RUNNING  --handler calls srv_defer-->  SUSPENDED  --srv_resume (any thread)-->  RESUMED
+ *   RESUMED  --MHD calls on_request again-->  finish(ctx, rs) --> response queued --> COMPLETED
+ *   RESUMED  --the connection dies first-->  on_completed calls finish(ctx, NULL) --> COMPLETED
+ *
+ *   1. srv_defer suspends the connection *before* the handler hands its work to the other
+ *      thread: MHD ignores a suspend that follows an early resume, so the reverse order could
+ *      leave a connection suspended for ever.
+ *   2. The resuming thread reads everything it needs (connection, server) before calling
+ *      MHD_resume_connection and touches nothing of the request after it: from that moment the
+ *      HTTP thread may answer and free the request (on_completed). No reference count is needed
+ *      because a suspended connection is never closed by MHD except by MHD_stop_daemon, and
+ *      srv_stop does not call that while any request is suspended (n_pending).
+ *   3. finish runs exactly once: on the resumed access call, or from on_completed when the
+ *      connection ended before that call (client gone, or MHD gave up on it).
+ *
+ * The draining stop (srv_stop, SIGTERM/SIGINT): MHD_quiesce_daemon closes the listening socket
+ * (no new connections), responses carry "Connection: close" from then on, we wait until no
+ * request is suspended (the store's writer finishes or fails every queued record, so this ends)
+ * and no request is in flight (bounded by STOP_WAIT_S for clients that stall mid-upload), then
+ * MHD_stop_daemon closes the idle keep-alive connections and joins the threads.
+ *
+ * Access logs: one line per request (requestId, method, route pattern, status, latency, client)
+ * formatted into a stack buffer, then appended to the HTTP thread's own log buffer (LOG_BUF
+ * bytes, its mutex uncontended but for the flusher): a write(2) per line cost the /recommend
+ * hot path more than 10% at tens of thousands of requests per second. A buffer is handed to
+ * srv_log_out when the next line would not fit, and by the flusher thread every
+ * LOG_FLUSH_MS, so a line reaches the log within that time; srv_stop flushes everything. Events
+ * (srv_log: start, stop, warnings) are rare and written at once.
+ * The request id is the client's X-Request-Id when it is sane (1-64 of [A-Za-z0-9._:-]),
+ * else generated, and is echoed in the response's X-Request-Id header.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "serve.h"
 
+#define STOP_WAIT_S 30 /* how long srv_stop waits for requests still uploading or running */
+
 struct srv_server {
   struct MHD_Daemon *d;
   srv_config cfg;
+  atomic_int n_active;  /* requests between their first access call and on_completed */
+  atomic_int n_pending; /* requests suspended by srv_defer and not yet resumed */
+  atomic_bool draining; /* srv_stop has begun: answers close their connection */
 };
 
-typedef struct srv_conn {
+struct srv_conn {
   double t0;
   char *body;
   size_t len, cap;
   bool too_large;
-} srv_conn;
+  srv_server *sv;
+  struct MHD_Connection *c;
+  int route;
+  srv_finish_fn finish; /* set while deferred: until finish has run (invariant 3) */
+  void *fctx;
+  char rid[72]; /* the request id */
+};
+typedef struct srv_conn srv_conn;
+
+#define LOG_BUF 32768     /* bytes of access lines buffered per HTTP thread */
+#define LOG_FLUSH_MS 100  /* the longest a buffered line waits */
+
+void (*srv_log_out)(const char *line, size_t len);
+
+/* One HTTP thread's buffer of access lines; every buffer is on g_bufs until srv_stop. */
+typedef struct log_buf {
+  pthread_mutex_t mu;
+  size_t n;
+  struct log_buf *next;
+  char p[LOG_BUF];
+} log_buf;
+static _Thread_local log_buf *t_buf;
+static log_buf *g_bufs;
+static pthread_mutex_t g_bufs_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t g_flusher;
+static bool g_flusher_on;
+static atomic_bool g_flusher_stop;
+
+static void log_buf_flush(log_buf *b) {
+  if (b->n && srv_log_out) srv_log_out(b->p, b->n);
+  b->n = 0;
+}
+
+static void log_emit(const char *line, size_t n) {
+  log_buf *b = t_buf;
+  if (!b) {
+    if (!(b = calloc(1, sizeof *b))) {
+      srv_log_out(line, n); /* no buffer: unbuffered, still logged */
+      return;
+    }
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_mutex_lock(&g_bufs_mu);
+    b->next = g_bufs, g_bufs = b;
+    pthread_mutex_unlock(&g_bufs_mu);
+    t_buf = b;
+  }
+  pthread_mutex_lock(&b->mu);
+  if (b->n + n > LOG_BUF) log_buf_flush(b);
+  memcpy(b->p + b->n, line, n);
+  b->n += n;
+  pthread_mutex_unlock(&b->mu);
+}
+
+static void log_flush_all(void) {
+  pthread_mutex_lock(&g_bufs_mu);
+  for (log_buf *b = g_bufs; b; b = b->next) {
+    pthread_mutex_lock(&b->mu);
+    log_buf_flush(b);
+    pthread_mutex_unlock(&b->mu);
+  }
+  pthread_mutex_unlock(&g_bufs_mu);
+}
+
+static void *flusher_main(void *arg) {
+  (void)arg;
+  while (!atomic_load(&g_flusher_stop)) {
+    struct timespec t = {0, LOG_FLUSH_MS * 1000000L};
+    nanosleep(&t, NULL);
+    log_flush_all();
+  }
+  return NULL;
+}
+static int g_log_level = RECO_LOG_INFO;
+static bool g_log_json = true, g_log_access = true;
+static const char *const k_level_names[] = {"error", "warn", "info", "debug"};
+
+/* Appends s to p[*n..cap) escaped for JSON (control bytes as \u00XX; in text as '?'), cut at
+ * cap; p stays unterminated. */
+static void put_str(char *p, size_t *n, size_t cap, const char *s, bool json) {
+  static const char hex[] = "0123456789abcdef";
+  for (; *s && *n + 7 < cap; s++) {
+    unsigned char ch = (unsigned char)*s;
+    if (json && (ch == '"' || ch == '\\')) {
+      p[(*n)++] = '\\', p[(*n)++] = (char)ch;
+    } else if (ch < 0x20) {
+      if (!json) p[(*n)++] = '?';
+      else memcpy(p + *n, (char[6]){'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]}, 6), *n += 6;
+    } else {
+      p[(*n)++] = (char)ch;
+    }
+  }
+}
+
+/* "2026-11-26T12:34:56.789Z", the UTC time of now, into out (25 bytes). The formatted second is
+ * cached per thread: strftime once a second, not once a line. */
+static void fmt_ts(char out[48]) {
+  static _Thread_local time_t last = -1;
+  static _Thread_local char head[24];
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  if (now.tv_sec != last) {
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
+    last = now.tv_sec;
+  }
+  snprintf(out, 48, "%s.%03dZ", head, (int)(now.tv_nsec / 1000000) % 1000);
+}
+
+void srv_log(int level, const char *fmt, ...) {
+  if (!srv_log_out || level > g_log_level) return;
+  char msg[768], line[1024], ts[48];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  fmt_ts(ts);
+  size_t n = 0;
+  const char *lv = k_level_names[level < 0 ? 0 : level > 3 ? 3 : level];
+  if (g_log_json) {
+    n = (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, lv);
+    put_str(line, &n, sizeof line - 4, msg, true);
+    line[n++] = '"', line[n++] = '}';
+  } else {
+    n = (size_t)snprintf(line, sizeof line, "%s %s ", ts, lv);
+    put_str(line, &n, sizeof line - 2, msg, false);
+  }
+  line[n++] = '\n';
+  srv_log_out(line, n);
+}
+
+/* The access line of one answered request. */
+static void log_access(const srv_conn *cc, const char *method, const char *url, int status) {
+  int level = status >= 500 ? RECO_LOG_ERROR : RECO_LOG_INFO;
+  if (!srv_log_out || level > g_log_level || (!g_log_access && level == RECO_LOG_INFO)) return;
+  char line[1024], ts[48], client[INET6_ADDRSTRLEN] = "-";
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(cc->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+  if (sa && sa->sa_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, client, sizeof client);
+  else if (sa && sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, client, sizeof client);
+  /* the route's pattern keeps the field's values few; unmatched paths are logged as sent (cut) */
+  char route[256];
+  snprintf(route, sizeof route, "%s", cc->route >= 0 ? srv_routes(&(int){0})[cc->route].pattern : url ? url : "-");
+  char meth[16];
+  snprintf(meth, sizeof meth, "%s", method ? method : "-");
+  fmt_ts(ts);
+  double ms = (reco__now() - cc->t0) * 1e3;
+  size_t n;
+  if (g_log_json) {
+    n = (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"requestId\":\"%s\",\"method\":\"", ts,
+                         k_level_names[level], cc->rid);
+    put_str(line, &n, 600, meth, true);
+    n += (size_t)snprintf(line + n, sizeof line - n, "\",\"route\":\"");
+    put_str(line, &n, 900, route, true);
+    n += (size_t)snprintf(line + n, sizeof line - n, "\",\"status\":%d,\"latency_ms\":%.3f,\"client\":\"%s\"}\n", status, ms, client);
+  } else {
+    n = (size_t)snprintf(line, sizeof line, "%s %s %s ", ts, k_level_names[level], cc->rid);
+    put_str(line, &n, 600, meth, false);
+    line[n++] = ' ';
+    put_str(line, &n, 900, route, false);
+    n += (size_t)snprintf(line + n, sizeof line - n, " %d %.3fms %s\n", status, ms, client);
+  }
+  if (n >= sizeof line) n = sizeof line - 1, line[n - 1] = '\n';
+  log_emit(line, n);
+}
+
+static bool rid_sane(const char *r) {
+  size_t n = 0;
+  for (; r[n]; n++) {
+    char ch = r[n];
+    if (n == 64 || !((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
+                     ch == '_' || ch == ':' || ch == '-'))
+      return false;
+  }
+  return n > 0;
+}
+
+/* A generated request id: the process's start (so ids differ across restarts) and a counter. */
+static void rid_make(char out[72]) {
+  static atomic_uint_fast64_t seq;
+  static uint32_t boot;
+  if (!boot) boot = (uint32_t)(reco__wall_ms() ^ ((uint64_t)getpid() << 20)) | 1u;
+  snprintf(out, 72, "%08x-%012llx", boot, (unsigned long long)atomic_fetch_add(&seq, 1) + 1);
+}
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
   (void)cls;
   char msg[512];
   vsnprintf(msg, sizeof msg, fmt, ap);
   msg[strcspn(msg, "\n")] = '\0';
-  reco__log(RECO_LOG_WARN, "http: %s", msg);
+  srv_log(RECO_LOG_WARN, "http: %s", msg);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
   (void)cls, (void)c, (void)toe;
   srv_conn *cc = *con_cls;
   if (cc) {
+    /* invariant 3: resumed, but the connection ended before it could be answered */
+    if (cc->finish) cc->finish(cc->fctx, NULL);
+    atomic_fetch_sub(&cc->sv->n_active, 1);
     free(cc->body);
     free(cc);
     *con_cls = NULL;
   }
+}
+
+srv_pending *srv_defer(srv_req *rq, srv_finish_fn finish, void *ctx) {
+  srv_conn *cc = rq->conn;
+  cc->finish = finish;
+  cc->fctx = ctx;
+  atomic_fetch_add(&cc->sv->n_pending, 1);
+  MHD_suspend_connection(cc->c); /* invariant 1: before the work is handed over */
+  return cc;
+}
+
+void srv_resume(srv_pending *p) {
+  /* invariant 2: nothing of p is touched after the resume */
+  struct MHD_Connection *c = p->c;
+  srv_server *sv = p->sv;
+  MHD_resume_connection(c);
+  atomic_fetch_sub(&sv->n_pending, 1);
 }
 
 static bool is_loopback(const struct sockaddr *sa) {
@@ -80,7 +328,7 @@ static bool key_ok(const char *keys, const char *given) {
   return ok;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, int status, srv_resp *rs) {
+static enum MHD_Result respond(struct MHD_Connection *c, const srv_conn *cc, int status, srv_resp *rs) {
   if (rs->body.oom || !rs->body.p) {
     srv_buf_free(&rs->body);
     status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -100,6 +348,9 @@ static enum MHD_Result respond(struct MHD_Connection *c, int status, srv_resp *r
     snprintf(ra, sizeof ra, "%d", rs->retry_after_s);
     MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, ra);
   }
+  MHD_add_response_header(r, "X-Request-Id", cc->rid);
+  if (atomic_load_explicit(&cc->sv->draining, memory_order_relaxed))
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
   enum MHD_Result ok = MHD_queue_response(c, (unsigned)status, r);
   MHD_destroy_response(r);
   return ok;
@@ -114,6 +365,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* first call: headers only. Never answer here (keep-alive, see the top of this file). */
     if (!(cc = calloc(1, sizeof *cc))) return MHD_NO;
     cc->t0 = reco__now();
+    cc->sv = sv, cc->c = c, cc->route = -1;
+    atomic_fetch_add(&sv->n_active, 1);
+    const char *rid = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Request-Id");
+    if (rid && rid_sane(rid)) snprintf(cc->rid, sizeof cc->rid, "%s", rid);
+    else rid_make(cc->rid);
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     *con_cls = cc;
     /* the one exception: a declared body over the limit is refused before it is read (and
@@ -122,6 +378,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     cc->too_large = true;
   }
   srv_resp rs = {0};
+  if (cc->finish) {
+    /* the resumed call of a deferred request: its outcome is in; answer (invariant 3) */
+    srv_finish_fn fin = cc->finish;
+    cc->finish = NULL;
+    int st = fin(cc->fctx, &rs);
+    srv_metrics_observe(cc->route, st, reco__now() - cc->t0);
+    log_access(cc, method, url, st);
+    return respond(c, cc, st, &rs);
+  }
   if (!cc->too_large && *upload_size) {
     size_t n = *upload_size;
     if (cc->len + n > sv->cfg.max_body) {
@@ -155,11 +420,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     int st = srv_error(&rs, 413, "payload_too_large", NULL,
                        "request body exceeds the limit of %zu bytes (MAX_BODY_BYTES)", sv->cfg.max_body);
     srv_metrics_observe(-1, st, reco__now() - cc->t0);
-    return respond(c, st, &rs);
+    log_access(cc, method, url, st);
+    return respond(c, cc, st, &rs);
   }
 
-  srv_req rq = {.cfg = &sv->cfg, .method = method, .path = url, .body = cc->body, .body_len = cc->len, .t0 = cc->t0};
+  srv_req rq = {.cfg = &sv->cfg, .method = method, .path = url, .body = cc->body, .body_len = cc->len, .t0 = cc->t0,
+                .conn = cc, .request_id = cc->rid};
   int route = srv_route_match(method, url, &rq), st;
+  cc->route = route;
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const char *path_name = route >= 0 ? srv_routes(&(int){0})[route].pattern : url;
   bool open_route = route >= 0 && strncmp(path_name, "/api/", 5);
@@ -179,8 +447,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     else if (route == -2) st = srv_error(&rs, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
     else st = srv_routes(&(int){0})[route].fn(&rq, &rs);
   }
+  if (st == SRV_DEFERRED && cc->finish) {
+    /* suspended: the answer comes on the call after srv_resume */
+    srv_buf_free(&rs.body);
+    return MHD_YES;
+  }
   srv_metrics_observe(route, st, reco__now() - cc->t0);
-  return respond(c, st, &rs);
+  log_access(cc, method, url, st);
+  return respond(c, cc, st, &rs);
 }
 
 int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len) {
@@ -200,7 +474,8 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
     return RECO_ENOMEM;
   }
   sv->cfg = *cfg;
-  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+  g_log_level = cfg->log_level, g_log_json = cfg->log_json, g_log_access = cfg->log_access;
+  unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_OptionItem pool[] = {
       {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)cfg->threads, NULL},
@@ -221,12 +496,51 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
     free(sv);
     return RECO_EIO;
   }
+  if (!g_flusher_on && srv_log_out) {
+    atomic_store(&g_flusher_stop, false);
+    g_flusher_on = !pthread_create(&g_flusher, NULL, flusher_main, NULL);
+  }
   *out = sv;
   return 0;
 }
 
 void srv_stop(srv_server *sv) {
   if (!sv) return;
+  atomic_store(&sv->draining, true);
+  MHD_socket lsock = MHD_quiesce_daemon(sv->d); /* no new connections from here on */
+  double t0 = reco__now(), said = t0;
+  for (;;) {
+    int pending = atomic_load(&sv->n_pending), active = atomic_load(&sv->n_active);
+    /* suspended requests always end (the store completes every queued record); requests
+     * still uploading or running get STOP_WAIT_S */
+    if (!pending && (!active || reco__now() - t0 > STOP_WAIT_S)) break;
+    if (reco__now() - said > 5) {
+      srv_log(RECO_LOG_WARN, "stopping: waiting for %d requests (%d awaiting a commit)", active, pending);
+      said = reco__now();
+    }
+    struct timespec ms = {0, 2000000};
+    nanosleep(&ms, NULL);
+  }
+  int left = atomic_load(&sv->n_active);
+  log_flush_all(); /* the access lines of the finished requests come before the event */
+  srv_log(left ? RECO_LOG_WARN : RECO_LOG_INFO, "stopped accepting; in-flight requests finished in %.3f s%s",
+          reco__now() - t0, left ? " (some clients stalled and were cut)" : "");
   MHD_stop_daemon(sv->d);
+  if (lsock != MHD_INVALID_SOCKET) close(lsock);
   free(sv);
+  /* the HTTP threads are gone: their buffers go out and are freed */
+  if (g_flusher_on) {
+    atomic_store(&g_flusher_stop, true);
+    pthread_join(g_flusher, NULL);
+    g_flusher_on = false;
+  }
+  pthread_mutex_lock(&g_bufs_mu);
+  for (log_buf *b = g_bufs, *next; b; b = next) {
+    next = b->next;
+    log_buf_flush(b);
+    pthread_mutex_destroy(&b->mu);
+    free(b);
+  }
+  g_bufs = NULL;
+  pthread_mutex_unlock(&g_bufs_mu);
 }

@@ -36,12 +36,22 @@ int store_open(const char *path, size_t queue_cap, reco_store **out);
 void store_close(reco_store *s);
 /* The schema version the file is at. */
 int store_schema_version(reco_store *s);
-/* Group transactions committed since open, and the jobs they held (jobs / commits = batch size). */
+/* Group transactions committed since open, and the records they held (jobs / commits = batch size). */
 void store_commit_stats(reco_store *s, int64_t *commits, int64_t *jobs);
 
 /* Appends r and returns once the transaction holding it has committed (fsynced). *id is the new
  * row's id, or the first row's id when r->idem_key was seen before (*dup set). */
 int store_append(reco_store *s, const store_interaction *r, int64_t *id, bool *dup);
+/* The asynchronous variant, for servers that must not park a thread per write: queues the n
+ * records as one job (they commit together, or none of them does) and returns at once: 0 when
+ * queued, RECO_ELIMIT when the queue is full, RECO_ESTATE when closing (fn is then never
+ * called). Once queued, fn(ctx, rc) is called exactly once, on the writer thread, after the
+ * COMMIT (rc 0: ids[k] / dups[k] are set as store_append's) or after the write failed; it must
+ * be quick and must not call into the store. recs (and their strings), ids and dups must stay
+ * valid until fn has been called. */
+typedef void (*store_done_fn)(void *ctx, int rc);
+int store_append_async(reco_store *s, const store_interaction *recs, size_t n, int64_t *ids, bool *dups,
+                       store_done_fn fn, void *ctx);
 /* The variant of user in experiment: the one stored, else `proposed` (with its bucket) is stored
  * durably and returned. variant_out holds at least 128 bytes. */
 int store_assign(reco_store *s, const char *experiment, const char *user, const char *proposed, double bucket,

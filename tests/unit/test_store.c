@@ -1,7 +1,9 @@
 /* test_store.c - the SQLite store (src/store/): open and migrate (and reopen at the same
  * version), group commit of concurrent writers from several threads (every acknowledged id is
  * there, exactly once), idempotency keys, experiment assignments that keep their first variant,
- * a full queue refused at once (the writer held behind another connection's write lock), and PRAGMA integrity_check. */
+ * a full queue refused at once (the writer held behind another connection's write lock), and PRAGMA integrity_check;
+ * the asynchronous submit (store_append_async): a multi-record job, its ids and duplicates, the
+ * callback after the commit, and the queue bound counted in records. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -213,6 +215,79 @@ static void test_queue_full(void **st) {
   store_close(s);
 }
 
+typedef struct waiter {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  int n_done, last_rc;
+} waiter;
+
+static void on_done(void *ctx, int rc) {
+  waiter *w = ctx;
+  pthread_mutex_lock(&w->mu);
+  w->n_done++;
+  w->last_rc = rc;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void wait_done(waiter *w, int n) {
+  pthread_mutex_lock(&w->mu);
+  while (w->n_done < n) pthread_cond_wait(&w->cv, &w->mu);
+  pthread_mutex_unlock(&w->mu);
+}
+
+/* Invariants 9 and 10: a job of several records, its callback after the commit; a job that
+ * would overflow the record bound is refused at once while the writer is stuck, and the queued
+ * ones commit once it is free. */
+static void test_async(void **st) {
+  (void)st;
+  char path[512];
+  db_path(path, sizeof path, "async.db");
+  reco_store *s;
+  assert_int_equal(store_open(path, 16, &s), 0);
+  waiter w = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+  store_interaction recs[3] = {{.user = "u", .item = "a", .type = "view", .ts_ms = 1, .idem_key = "k"},
+                               {.user = "u", .item = "b", .type = "click", .ts_ms = 2},
+                               {.user = "u", .item = "c", .type = "view", .ts_ms = 3, .idem_key = "k"}};
+  int64_t ids[3] = {0};
+  bool dups[3] = {true, true, false};
+  assert_int_equal(store_append_async(s, recs, 3, ids, dups, on_done, &w), 0);
+  wait_done(&w, 1);
+  assert_int_equal(w.last_rc, 0);
+  assert_true(ids[0] > 0);
+  assert_int_equal(ids[1], ids[0] + 1);
+  assert_int_equal(ids[2], ids[0]); /* the key's first row, within the same job */
+  assert_false(dups[0]);
+  assert_false(dups[1]);
+  assert_true(dups[2]);
+  assert_int_equal(store_append_async(s, recs, 0, ids, dups, on_done, &w), RECO_EINVAL);
+
+  /* the bound counts records: with the writer stuck on job A, job B of 16 records fills it */
+  sqlite3 *other;
+  assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+  store_interaction a = {.user = "v", .item = "a", .type = "view", .ts_ms = 1}, b[16], c = a;
+  for (int k = 0; k < 16; k++) b[k] = (store_interaction){.user = "v", .item = "b", .type = "view", .ts_ms = k};
+  int64_t id_a, ids_b[16], id_c;
+  bool dup_a, dups_b[16], dup_c;
+  assert_int_equal(store_append_async(s, &a, 1, &id_a, &dup_a, on_done, &w), 0);
+  usleep(200000); /* A is taken by the writer, which waits for the lock */
+  assert_int_equal(store_append_async(s, b, 16, ids_b, dups_b, on_done, &w), 0);
+  assert_int_equal(store_append_async(s, &c, 1, &id_c, &dup_c, on_done, &w), RECO_ELIMIT);
+  int64_t total, clicks, purchases;
+  assert_int_equal(store_counts(s, &total, &clicks, &purchases), 0);
+  assert_int_equal(total, 2); /* nothing of A or B is visible before their commit */
+  assert_int_equal(w.n_done, 1);
+  assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(other);
+  wait_done(&w, 3);
+  assert_int_equal(w.last_rc, 0);
+  assert_int_equal(ids_b[15], ids_b[0] + 15);
+  assert_int_equal(store_counts(s, &total, &clicks, &purchases), 0);
+  assert_int_equal(total, 2 + 1 + 16);
+  store_close(s);
+}
+
 static int setup(void **st) {
   (void)st;
   snprintf(g_dir, sizeof g_dir, "/tmp/reco-test-store-XXXXXX");
@@ -233,6 +308,7 @@ int main(void) {
       cmocka_unit_test(test_idempotency),
       cmocka_unit_test(test_bad_record),
       cmocka_unit_test(test_queue_full),
+      cmocka_unit_test(test_async),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# bench_logging.sh [BUILD] - what the per-request access logs cost the hot path: two servers of
+# BUILD (default build) on free loopback ports, one with LOG_ACCESS=yes (JSON lines at info
+# level into a file, as in production) and one with LOG_ACCESS=no, both on the demo models of
+# BUILD/bench-ingest; wrk posts the seed's /api/v1/recommend request to each in turn (RUNS
+# pairs, CONNS connections, DURATION seconds; alternating, so the machine's load drifts over
+# both, and so does the order within a pair) and the medians and the cost in percent are printed. Needs wrk.
+set -u
+B=${1:-build}
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RECO=$ROOT/$B/reco
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-50}
+RUNS=${RUNS:-5}
+command -v wrk >/dev/null || { echo "bench_logging: wrk is not installed (scripts/setup.sh)"; exit 2; }
+W=$(mktemp -d)
+PIDS=()
+cleanup() { local p; for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$W"; }
+trap cleanup EXIT
+SRV=$ROOT/$B/bench-ingest
+mkdir -p "$SRV"
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+start() { # NAME LOG_ACCESS -> sets PORT_<NAME>
+  local port
+  port=$(free_port)
+  (cd "$SRV" && exec env PORT=$port HOST=127.0.0.1 STORE_PATH="$W/$1.db" LOG_ACCESS=$2 LOG_FORMAT=json "$RECO" serve \
+    >/dev/null 2>"$W/$1.log") &
+  PIDS+=($!)
+  for i in $(seq 1 2400); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.25; done
+  eval "PORT_$1=$port"
+}
+start on yes
+start off no
+cat >"$W/rec.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"userId":"user_12345","limit":10,"filters":{"category":["electronics","books"],"minRating":4.0}}'
+LUA
+rps() { wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$W/rec.lua" "http://127.0.0.1:$1/api/v1/recommend" | awk '/Requests\/sec/{print $2}'; }
+echo "bench_logging: /api/v1/recommend, $CONNS connections, ${DURATION} s, $RUNS pairs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq 1 "$RUNS"); do
+  # the order alternates too: the second run of a pair meets a warmer (or busier) machine
+  if [ $((r % 2)) = 1 ]; then a=$(rps "$PORT_on"); b=$(rps "$PORT_off"); else b=$(rps "$PORT_off"); a=$(rps "$PORT_on"); fi
+  echo "  pair $r: access logs on $a req/s, off $b req/s"
+  echo "$a" >>"$W/on"; echo "$b" >>"$W/off"
+done
+median() { sort -g "$1" | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+on=$(median "$W/on"); off=$(median "$W/off")
+lines=$(wc -l <"$W/on.log")
+echo "median: logs on $on req/s, off $off req/s: access logs cost $(awk -v a="$on" -v b="$off" 'BEGIN{printf "%.1f", (b-a)/b*100}')% ($lines lines logged)"
+head -c 400 "$W/on.log" | tail -1 | head -1
