@@ -237,8 +237,24 @@ int cmd_serve(int argc, char **argv) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* caching and rate limiting (src/serve/cache.c, redis.c, ratelimit.c) */
+  if ((rc = srv_cache_init(&cfg, msg, sizeof msg)) || (rc = srv_ratelimit_init(&cfg))) {
+    srv_cache_shutdown();
+    srv_snapshot_publish(NULL);
+    srv_store = NULL;
+    store_close(store);
+    fprintf(stderr, "reco serve: %s\n", rc == RECO_EINVAL ? msg : "out of memory (cache or rate limiter)");
+    return rc == RECO_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+  }
+  fprintf(stderr, "reco serve: cache %s; rate limit %s\n",
+          cfg.cache_enabled ? (cfg.redis_url[0] ? "L1 + L2 (REDIS_URL)" : "L1 in process") : "off (CACHE_ENABLED=no)",
+          cfg.rl_max || cfg.rl_recommend_max > 0 || cfg.rl_interaction_max > 0
+              ? (cfg.rl_loopback ? "on for every client" : "on (loopback clients without a key exempt)")
+              : "off (RATE_LIMIT_MAX=0)");
   srv_server *sv;
   if ((rc = srv_start(&cfg, &sv, msg, sizeof msg))) {
+    srv_ratelimit_shutdown();
+    srv_cache_shutdown();
     srv_snapshot_publish(NULL);
     srv_store = NULL;
     store_close(store);
@@ -279,6 +295,8 @@ int cmd_serve(int argc, char **argv) {
   }
   fprintf(stderr, "reco serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   srv_stop(sv);
+  srv_ratelimit_shutdown();
+  srv_cache_shutdown();
   srv_store = NULL;
   store_close(store); /* commits whatever is still queued */
   srv_live_free();

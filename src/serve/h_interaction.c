@@ -141,6 +141,7 @@ int srv_h_interaction(srv_req *rq, srv_resp *rs) {
   }
   /* durable from here on: the real-time effects (a retry changes nothing) */
   if (!dup) srv_live_add(r.user, strlen(r.user), r.item, (float)r.value, r.type);
+  if (!dup) srv_cache_invalidate_user(r.user, strlen(r.user)); /* [cache hook] after the live history (cache.c) */
   srv_buf_printf(&rs->body,
                  "{\"status\":\"success\",\"result\":{\"recorded\":true,\"interactionId\":\"%lld\",\"duplicate\":%s,"
                  "\"modelUpdateQueued\":false}}",

@@ -71,6 +71,8 @@ void srv_metrics_render(srv_buf *b) {
                   "# TYPE reco_http_request_duration_seconds histogram\n");
   for (int k = 0; k < n; k++) render_hist(b, routes[k].name, &g_stats[k]);
   render_hist(b, "unmatched", &g_stats[MAX_ROUTES]);
+  srv_cache_metrics_render(b);     /* [cache hook] cache.c */
+  srv_ratelimit_metrics_render(b); /* [rate limit hook] ratelimit.c */
 }
 
 bool srv_metrics_route(const char *name, uint64_t *n_ok, uint64_t *n_all, double *avg_ms, const double *qs, double *q_ms,

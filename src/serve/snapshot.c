@@ -82,6 +82,7 @@ void srv_snapshot_publish(srv_snapshot *s) {
   srv_snapshot *old = g_current;
   g_current = s;
   pthread_mutex_unlock(&g_lock);
+  srv_cache_invalidate_all(); /* [cache hook] the old snapshot's lists are unreachable: free them (cache.c) */
   srv_snapshot_release(old);
 }
 
