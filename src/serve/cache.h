@@ -26,7 +26,7 @@ typedef struct srv_cache_key {
   uint64_t l2[2];   /* the Redis key (replica independent) */
   uint64_t user;    /* XXH3-64 of the user id */
   bool l2_looked;   /* L2 answered the lookup (up), so a fill goes there too */
-  char l2_gen[24];  /* the user's generation in Redis at lookup ("0" when none) */
+  char l2_gen[48];  /* the generations in Redis at lookup (redis.c: "<global>:<user>") */
 } srv_cache_key;
 
 /* Sets up L1 (and L2 when cfg->redis_url is set) from the configuration; with CACHE_ENABLED=no
@@ -71,7 +71,7 @@ bool srv_redis_configured(void);
 /* One round trip: the user's generation and the entry. true = a hit whose stored generation
  * is the current one; its bytes are appended to out. *up = Redis answered. gen receives the
  * current generation (for the fill). */
-bool srv_redis_get(const uint64_t key[2], uint64_t user, srv_buf *out, char gen[24], bool *up);
+bool srv_redis_get(const uint64_t key[2], uint64_t user, srv_buf *out, char gen[48], bool *up);
 void srv_redis_setex(const uint64_t key[2], const char *gen, const char *p, size_t n);
 void srv_redis_bump_user(uint64_t user);
 int srv_redis_up(void); /* the gauge: 1 connected, 0 down or not configured */

@@ -23,6 +23,12 @@
  * the generation key expires and is created again, INCR would restart at 1 and could match an
  * old entry still alive; a fresh value never does, and entries filled while no generation
  * existed ("0") were all filled before the first bump, so they expire before it does.
+ *
+ * Bumps lost in an outage: an interaction acknowledged while Redis was unreachable could not
+ * bump its user's generation, and Redis (if it kept its data) still holds that user's older
+ * entries. So a lost bump sets a flag, and the connection that ends the outage INCRs a global
+ * generation reco:gg (read in the same pipeline; it never expires, so INCR is safe there): every
+ * earlier entry becomes unreachable. The stored prefix is therefore "<global>:<user>".
  */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -55,6 +61,7 @@ static struct {
   atomic_uint epoch;           /* bumped on every outage */
   atomic_uint_fast64_t errors;
   atomic_uint_fast64_t seq;    /* generation uniqueness within this process */
+  atomic_int lost_bumps;       /* a user's bump could not be sent: INCR reco:gg when back */
 } g;
 
 typedef struct tctx {
@@ -167,6 +174,8 @@ static void mark_up(void) {
   if (!atomic_exchange(&g.up, 1)) reco__log(RECO_LOG_WARN, "redis %s:%d is up again: L2 cache on", g.host, g.port);
 }
 
+static void ctx_fail(tctx *t);
+
 /* This thread's usable context, or NULL while Redis is down (no waiting). */
 static tctx *ctx_get(void) {
   if (!g.configured) return NULL;
@@ -193,6 +202,16 @@ static tctx *ctx_get(void) {
   if (!t->c) {
     mark_down(why);
     return NULL;
+  }
+  if (atomic_exchange(&g.lost_bumps, 0)) {
+    redisReply *r = redisCommand(t->c, "INCR reco:gg");
+    if (!r || r->type != REDIS_REPLY_INTEGER) {
+      atomic_store(&g.lost_bumps, 1);
+      if (r) freeReplyObject(r);
+      ctx_fail(t);
+      return NULL;
+    }
+    freeReplyObject(r);
   }
   if (down) mark_up();
   t->epoch = ep;
@@ -248,24 +267,37 @@ static void key_text(char out[48], const uint64_t key[2]) {
 }
 static void user_text(char out[32], uint64_t user) { snprintf(out, 32, "reco:ug:%016llx", (unsigned long long)user); }
 
-bool srv_redis_get(const uint64_t key[2], uint64_t user, srv_buf *out, char gen[24], bool *up) {
+/* A generation reply as text: its string or integer, "0" when absent. */
+static void gen_text(const redisReply *r, char *out, size_t cap) {
+  if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->len < 22) snprintf(out, cap, "%.*s", (int)r->len, r->str);
+  else snprintf(out, cap, "0");
+}
+
+bool srv_redis_get(const uint64_t key[2], uint64_t user, srv_buf *out, char gen[48], bool *up) {
   *up = false;
-  snprintf(gen, 24, "0");
+  snprintf(gen, 48, "0:0");
   tctx *t = ctx_get();
   if (!t) return false;
   char k[48], u[32];
   key_text(k, key);
   user_text(u, user);
-  redisReply *ru = NULL, *rv = NULL;
+  redisReply *rg = NULL, *ru = NULL, *rv = NULL;
+  redisAppendCommand(t->c, "GET reco:gg");
   redisAppendCommand(t->c, "GET %s", u);
   redisAppendCommand(t->c, "GET %s", k);
-  if (redisGetReply(t->c, (void **)&ru) != REDIS_OK || redisGetReply(t->c, (void **)&rv) != REDIS_OK) {
+  if (redisGetReply(t->c, (void **)&rg) != REDIS_OK || redisGetReply(t->c, (void **)&ru) != REDIS_OK ||
+      redisGetReply(t->c, (void **)&rv) != REDIS_OK) {
+    if (rg) freeReplyObject(rg);
     if (ru) freeReplyObject(ru);
     ctx_fail(t);
     return false;
   }
   *up = true;
-  if (ru->type == REDIS_REPLY_STRING && ru->len > 0 && ru->len < 24) snprintf(gen, 24, "%.*s", (int)ru->len, ru->str);
+  char gg[24], ug[24];
+  gen_text(rg, gg, sizeof gg);
+  gen_text(ru, ug, sizeof ug);
+  snprintf(gen, 48, "%s:%s", gg, ug);
+  freeReplyObject(rg);
   bool hit = false;
   if (rv->type == REDIS_REPLY_STRING) {
     size_t gl = strlen(gen);
@@ -302,7 +334,10 @@ void srv_redis_setex(const uint64_t key[2], const char *gen, const char *p, size
 
 void srv_redis_bump_user(uint64_t user) {
   tctx *t = ctx_get();
-  if (!t) return;
+  if (!t) {
+    atomic_store(&g.lost_bumps, 1);
+    return;
+  }
   char u[32], v[24];
   user_text(u, user);
   struct timespec now;
@@ -313,6 +348,7 @@ void srv_redis_bump_user(uint64_t user) {
   snprintf(v, sizeof v, "%llx.%llx", (unsigned long long)us, (unsigned long long)(atomic_fetch_add(&g.seq, 1) & 0xffffff));
   redisReply *r = redisCommand(t->c, "SET %s %s EX %d", u, v, 2 * g.ttl_s);
   if (!r) {
+    atomic_store(&g.lost_bumps, 1);
     ctx_fail(t);
     return;
   }

@@ -6,7 +6,8 @@
 #   L2: a real redis-server on a free port (skipped when not installed): a restarted service
 #       (empty L1) hits from Redis; an interaction invalidates there too; Redis killed mid-test
 #       -> requests stay 200, the redis_up gauge drops to 0, one log line for the outage; Redis
-#       back -> the gauge returns to 1.
+#       back -> the gauge returns to 1; Redis frozen (SIGSTOP) -> commands time out, requests
+#       stay 200, and an interaction acknowledged meanwhile invalidates L2 once Redis is back.
 #   Rate limit: RATE_LIMIT_MAX=3 with RATE_LIMIT_LOOPBACK=yes -> the 4th request is a 429 with
 #       Retry-After and a JSON error; other routes have their own bucket; /healthz is never
 #       limited; without RATE_LIMIT_LOOPBACK, loopback clients are not limited.
@@ -207,5 +208,34 @@ for i in $(seq 1 60); do
 done
 [ "$(metric reco_cache_redis_up)" = 1 ] || fail "Redis back, redis_up still 0 after 30 s"
 grep -q "is up" "$W/server.log" || fail "no log line when Redis came back"
-stop
 ok "Redis back: reconnected after the backoff"
+
+# Redis frozen (SIGSTOP: connections accepted, commands time out) while user_9 interacts: the
+# bump is lost, Redis keeps user_9's old entry; when Redis is back the whole L2 generation moves
+REQ9='{"userId":"user_9","limit":10}'
+post /api/v1/recommend "$REQ9" >/dev/null
+kill -STOP "$RPID"
+t0=$(date +%s%N)
+# a lookup times out first (Redis is marked down), so the bump cannot even be sent
+for i in 1 2 3; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data "{\"userId\":\"user_$((300 + i))\"}" "$BASE/api/v1/recommend")
+  [ "$code" = 200 ] || fail "Redis frozen: recommend got $code"
+done
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  --data '{"userId":"user_9","itemId":"'"${items[1]}"'","interactionType":"click"}' "$BASE/api/v1/interaction")
+[ "$code" = 200 ] || fail "Redis frozen: interaction got $code"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$(metric reco_cache_redis_up)" = 0 ] || fail "Redis frozen: redis_up still 1"
+kill -CONT "$RPID"
+for i in $(seq 1 60); do
+  post /api/v1/recommend "{\"userId\":\"user_$((400 + i))\",\"limit\":10}" >/dev/null
+  [ "$(metric reco_cache_redis_up)" = 1 ] && break
+  sleep 0.5
+done
+[ "$(metric reco_cache_redis_up)" = 1 ] || fail "Redis thawed, redis_up still 0"
+stop
+start "$R" # an empty L1: only Redis could answer, and it must not with user_9's old list
+x=$(post /api/v1/recommend "$REQ9")
+[ "$(hit "$x")" = false ] || fail "an L2 entry from before an interaction acknowledged during the outage was served"
+stop
+ok "Redis frozen: 4 requests 200 in $ms ms; the bump lost in the outage invalidates L2 when Redis is back"
