@@ -143,7 +143,19 @@ for i in 1 2 3 4; do
   [ "$code" = 200 ] || fail "RATE_LIMIT_MAX=0 still limited /stats"
 done
 stop
-ok "rate limit: 429 + Retry-After $ra s + JSON error; per route; probes and keyless loopback exempt by default"
+# with API keys every key has its own bucket, loopback or not
+start API_KEYS=key_a,key_b RATE_LIMIT_MAX=2
+for i in 1 2; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer key_a' "$BASE/api/v1/stats")
+  [ "$code" = 200 ] || fail "key_a request $i got $code"
+done
+code=$(curl -s -o "$W/b.json" -w '%{http_code}' -H 'Authorization: Bearer key_a' "$BASE/api/v1/stats")
+[ "$code" = 429 ] || fail "key_a 3rd request got $code"
+grep -q 'per API key' "$W/b.json" || fail "429 does not say the limit is per key: $(cat "$W/b.json")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-API-Key: key_b' "$BASE/api/v1/stats")
+[ "$code" = 200 ] || fail "key_b shares key_a's bucket: $code"
+stop
+ok "rate limit: 429 + Retry-After $ra s + JSON error; per route, per API key; probes and keyless loopback exempt by default"
 
 # ---------------------------------------------------------------- L2 in Redis
 if ! command -v redis-server >/dev/null 2>&1; then
