@@ -48,7 +48,12 @@ static void usage(FILE *f) {
           "RECOMMENDATION_LIMIT (10) API_KEYS PROTECTED_MODE (yes) MAX_CONNECTIONS (1024)\n"
           "CONNECTION_TIMEOUT (30 s) MAX_BODY_BYTES (1048576) SERVE_THREADS DEMO_DATA_PATH\n"
           "STORE_PATH (./data/reco.db, the SQLite store of interactions) STORE_QUEUE (65536)\n"
-          "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n");
+          "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n"
+          "Caching and rate limits (docs/API.md): CACHE_ENABLED (yes) CACHE_TTL (3600 s) L1_CACHE_SIZE\n"
+          "(100000 entries) L1_CACHE_BYTES (64 MiB) REDIS_URL (redis://host:port/db; empty = L1 only)\n"
+          "REDIS_TIMEOUT_MS (5) RATE_LIMIT_MAX (1000; 0 = off) RATE_LIMIT_WINDOW (60000 ms)\n"
+          "RATE_LIMIT_RECOMMEND_MAX RATE_LIMIT_INTERACTION_MAX (-1 = RATE_LIMIT_MAX) RATE_LIMIT_LOOPBACK\n"
+          "(no: loopback clients without a key are not limited) RATE_LIMIT_CLIENTS (65536)\n");
 }
 
 static bool has_active_model(const char *root) {
