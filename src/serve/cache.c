@@ -184,9 +184,64 @@ void srv_cache_shutdown(void) {
 
 bool srv_cache_enabled(void) { return g.on; }
 
-/* jansson's dump callback: the canonical text goes straight into the hash state. */
-static int hash_chunk(const char *buf, size_t n, void *state) {
-  return XXH3_128bits_update(state, buf, n) == XXH_OK ? 0 : -1;
+/* The canonical hash of a JSON value: equal for equal values whatever the order of object
+ * members. An object's members are hashed one by one (key and value) and the member hashes are
+ * added, so order does not matter and nothing is sorted or allocated; arrays keep their order.
+ * Integers and reals stay distinct types (4 and 4.0 are two keys: a lost hit, never a wrong
+ * one). false when deeper than MAX_DEPTH (the request is then not cached). */
+#define MAX_DEPTH 32
+static bool canon_hash(json_t *v, int depth, XXH128_hash_t *out) {
+  if (depth > MAX_DEPTH) return false;
+  struct {
+    uint64_t tag, a, b, c;
+  } w = {(uint64_t)json_typeof(v) + 1, 0, 0, 0};
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: {
+    const char *key;
+    json_t *val;
+    json_object_foreach(v, key, val) {
+      XXH128_hash_t c;
+      if (!canon_hash(val, depth + 1, &c)) return false;
+      struct {
+        uint64_t k, h, l;
+      } m = {XXH3_64bits(key, strlen(key)), c.high64, c.low64};
+      XXH128_hash_t mh = XXH3_128bits(&m, sizeof m);
+      w.a += mh.high64, w.b += mh.low64, w.c++;
+    }
+    break;
+  }
+  case JSON_ARRAY: {
+    XXH3_state_t st;
+    XXH3_128bits_reset(&st);
+    size_t i;
+    json_t *val;
+    json_array_foreach(v, i, val) {
+      XXH128_hash_t c;
+      if (!canon_hash(val, depth + 1, &c)) return false;
+      XXH3_128bits_update(&st, &c, sizeof c);
+    }
+    XXH128_hash_t h = XXH3_128bits_digest(&st);
+    w.a = h.high64, w.b = h.low64, w.c = json_array_size(v);
+    break;
+  }
+  case JSON_STRING: {
+    XXH128_hash_t h = XXH3_128bits(json_string_value(v), json_string_length(v));
+    w.a = h.high64, w.b = h.low64, w.c = json_string_length(v);
+    break;
+  }
+  case JSON_INTEGER:
+    w.a = (uint64_t)json_integer_value(v);
+    break;
+  case JSON_REAL: {
+    double d = json_real_value(v);
+    memcpy(&w.a, &d, sizeof d);
+    break;
+  }
+  default: /* true, false, null: the tag says it all */
+    break;
+  }
+  *out = XXH3_128bits(&w, sizeof w);
+  return true;
 }
 
 static void key_of(XXH3_state_t *st, uint64_t out[2]) {
@@ -199,14 +254,16 @@ bool srv_cache_key_recommend(srv_cache_key *k, const srv_snapshot *s, json_t *re
   if (!g.on) return false;
   memset(k, 0, sizeof *k);
   k->user = XXH3_64bits(user, user_len);
-  /* the request part, common to both levels: effective limit and algorithm, then the body
-   * with sorted keys (a field added to the API later is part of the key without a change) */
+  /* the request part, common to both levels: effective limit and algorithm, then the whole
+   * body canonically (a field added to the API later is part of the key without a change) */
+  XXH128_hash_t body;
+  if (!canon_hash(req, 0, &body)) return false;
   XXH3_state_t st;
   XXH3_128bits_reset(&st);
   int64_t lim = limit;
   XXH3_128bits_update(&st, &lim, sizeof lim);
   XXH3_128bits_update(&st, algo, strlen(algo) + 1);
-  if (json_dump_callback(req, hash_chunk, &st, JSON_COMPACT | JSON_SORT_KEYS)) return false;
+  XXH3_128bits_update(&st, &body, sizeof body);
   /* the models' versions: what a replica answers with */
   for (int m = 0; m < s->n_models; m++) {
     XXH3_128bits_update(&st, s->models[m].algo, strlen(s->models[m].algo) + 1);

@@ -7,8 +7,9 @@
  * cacheHit are written fresh by srv_cache_finish() on both paths, so cacheHit is true only
  * when the bytes came from a cache.
  *
- * The key (srv_cache_key_recommend) is XXH3-128 of the request object canonicalised (keys
- * sorted, compact), the effective limit and algorithm (defaults applied), and
+ * The key (srv_cache_key_recommend) is XXH3-128 of the request object hashed canonically (the
+ * order of object members does not matter), the effective limit and algorithm (defaults
+ * applied), and
  *   L1: the snapshot's identity (load time and model versions) and the user's local
  *       generation, bumped by srv_cache_invalidate_user() after an interaction's ack;
  *   L2: the model versions only (replicas share it) and the user's generation kept in Redis.
