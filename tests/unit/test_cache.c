@@ -291,6 +291,24 @@ static void test_config(void **st) {
   srv_cache_invalidate_user("u", 1);
   json_decref(j);
   srv_cache_shutdown();
+  /* the settings by their environment names, each bad value naming its variable */
+  srv_config_defaults(&c);
+  assert_true(c.cache_enabled && c.cache_ttl_s == 3600 && c.rl_max == 1000 && c.rl_window_ms == 60000 && !c.rl_loopback);
+  assert_int_equal(srv_config_set(&c, "CACHE_ENABLED", "no", msg, sizeof msg), 0);
+  assert_false(c.cache_enabled);
+  assert_int_equal(srv_config_set(&c, "CACHE_ENABLED", "maybe", msg, sizeof msg), RECO_EINVAL);
+  assert_non_null(strstr(msg, "CACHE_ENABLED"));
+  assert_int_equal(srv_config_set(&c, "CACHE_TTL", "0", msg, sizeof msg), RECO_EINVAL);
+  assert_non_null(strstr(msg, "CACHE_TTL"));
+  assert_int_equal(srv_config_set(&c, "L1_CACHE_BYTES", "1048576", msg, sizeof msg), 0);
+  assert_int_equal(c.cache_bytes, 1048576);
+  assert_int_equal(srv_config_set(&c, "RATE_LIMIT_MAX", "-1", msg, sizeof msg), RECO_EINVAL);
+  assert_int_equal(srv_config_set(&c, "RATE_LIMIT_RECOMMEND_MAX", "-1", msg, sizeof msg), 0);
+  assert_int_equal(srv_config_set(&c, "RATE_LIMIT_LOOPBACK", "yes", msg, sizeof msg), 0);
+  assert_true(c.rl_loopback);
+  assert_int_equal(srv_config_set(&c, "REDIS_URL", "redis://:pw@cache.internal:6380/2", msg, sizeof msg), 0);
+  assert_string_equal(c.redis_url, "redis://:pw@cache.internal:6380/2");
+  assert_int_equal(srv_config_set(&c, "REDIS_TIMEOUT_MS", "0", msg, sizeof msg), RECO_EINVAL);
 }
 
 static void test_bucket(void **st) {
