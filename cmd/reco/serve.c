@@ -50,7 +50,12 @@ static void usage(FILE *f) {
           "STORE_PATH (./data/reco.db, the SQLite store of interactions) STORE_QUEUE (65536)\n"
           "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n"
           "LOG_FORMAT (json|text) LOG_LEVEL (error|warn|info|debug; default info)\n"
-          "LOG_ACCESS (yes: one access line per request at info level; no: only errors)\n");
+          "LOG_ACCESS (yes: one access line per request at info level; no: only errors)\n"
+          "Caching and rate limits (docs/API.md): CACHE_ENABLED (yes) CACHE_TTL (3600 s) L1_CACHE_SIZE\n"
+          "(100000 entries) L1_CACHE_BYTES (64 MiB) REDIS_URL (redis://host:port/db; empty = L1 only)\n"
+          "REDIS_TIMEOUT_MS (5) RATE_LIMIT_MAX (1000; 0 = off) RATE_LIMIT_WINDOW (60000 ms)\n"
+          "RATE_LIMIT_RECOMMEND_MAX RATE_LIMIT_INTERACTION_MAX (-1 = RATE_LIMIT_MAX) RATE_LIMIT_LOOPBACK\n"
+          "(no: loopback clients without a key are not limited) RATE_LIMIT_CLIENTS (65536)\n");
 }
 
 static bool has_active_model(const char *root) {
@@ -246,9 +251,25 @@ int cmd_serve(int argc, char **argv) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  /* caching and rate limiting (src/serve/cache.c, redis.c, ratelimit.c) */
+  if ((rc = srv_cache_init(&cfg, msg, sizeof msg)) || (rc = srv_ratelimit_init(&cfg))) {
+    srv_cache_shutdown();
+    srv_snapshot_publish(NULL);
+    srv_store = NULL;
+    store_close(store);
+    fprintf(stderr, "reco serve: %s\n", rc == RECO_EINVAL ? msg : "out of memory (cache or rate limiter)");
+    return rc == RECO_EINVAL ? EXIT_USAGE : EXIT_FAIL;
+  }
+  fprintf(stderr, "reco serve: cache %s; rate limit %s\n",
+          cfg.cache_enabled ? (cfg.redis_url[0] ? "L1 + L2 (REDIS_URL)" : "L1 in process") : "off (CACHE_ENABLED=no)",
+          cfg.rl_max || cfg.rl_recommend_max > 0 || cfg.rl_interaction_max > 0
+              ? (cfg.rl_loopback ? "on for every client" : "on (loopback clients without a key exempt)")
+              : "off (RATE_LIMIT_MAX=0)");
   srv_server *sv;
   srv_log_out = log_line;
   if ((rc = srv_start(&cfg, &sv, msg, sizeof msg))) {
+    srv_ratelimit_shutdown();
+    srv_cache_shutdown();
     srv_snapshot_publish(NULL);
     srv_store = NULL;
     store_close(store);
@@ -289,6 +310,8 @@ int cmd_serve(int argc, char **argv) {
   }
   fprintf(stderr, "reco serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   srv_stop(sv);
+  srv_ratelimit_shutdown();
+  srv_cache_shutdown();
   srv_store = NULL;
   int64_t n_commits = 0, n_records = 0;
   store_commit_stats(store, &n_commits, &n_records);

@@ -34,6 +34,29 @@ void srv_config_defaults(srv_config *c) {
   c->log_json = true;
   c->log_level = RECO_LOG_INFO;
   c->log_access = true;
+  /* caching and rate limiting (cache.c, redis.c, ratelimit.c); the seed's CACHE_TTL and
+   * RATE_LIMIT_* values. Rate limits skip keyless loopback clients by default (ratelimit.c). */
+  c->cache_enabled = true;
+  c->cache_ttl_s = 3600;
+  c->cache_entries = 100000;
+  c->cache_bytes = 64L << 20;
+  c->redis_timeout_ms = 5;
+  c->rl_max = 1000;
+  c->rl_window_ms = 60000;
+  c->rl_recommend_max = -1;
+  c->rl_interaction_max = -1;
+  c->rl_clients = 65536;
+}
+
+/* yes/true/1 or no/false/0 */
+static int parse_bool(const char *key, const char *v, bool *out, char *msg, size_t msg_len) {
+  if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) *out = true;
+  else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0")) *out = false;
+  else {
+    snprintf(msg, msg_len, "%s: expected yes or no, got '%s'", key, v);
+    return RECO_EINVAL;
+  }
+  return 0;
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -72,6 +95,15 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("MAX_BODY_BYTES", max_body, 64, 1L << 30)
   INT_SETTING("STORE_QUEUE", store_queue, 1, 1 << 24)
   INT_SETTING("CANDIDATE_POOL", cand_pool, 0, RECO_REC_POOL_DEFAULT)
+  INT_SETTING("CACHE_TTL", cache_ttl_s, 1, 30 * 86400)
+  INT_SETTING("L1_CACHE_SIZE", cache_entries, 1, 1L << 30)
+  INT_SETTING("L1_CACHE_BYTES", cache_bytes, 1L << 16, 1L << 40)
+  INT_SETTING("REDIS_TIMEOUT_MS", redis_timeout_ms, 1, 10000)
+  INT_SETTING("RATE_LIMIT_MAX", rl_max, 0, 1000000000)
+  INT_SETTING("RATE_LIMIT_WINDOW", rl_window_ms, 1, 86400000)
+  INT_SETTING("RATE_LIMIT_RECOMMEND_MAX", rl_recommend_max, -1, 1000000000)
+  INT_SETTING("RATE_LIMIT_INTERACTION_MAX", rl_interaction_max, -1, 1000000000)
+  INT_SETTING("RATE_LIMIT_CLIENTS", rl_clients, 16, 1L << 26)
 #undef INT_SETTING
   if (!strcmp(key, "HOST")) return copy_str(c->host, sizeof c->host, key, v, msg, msg_len);
   if (!strcmp(key, "MODEL_PATH")) return copy_str(c->model_path, sizeof c->model_path, key, v, msg, msg_len);
@@ -87,6 +119,9 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
     }
     return copy_str(c->exp_variants, sizeof c->exp_variants, key, v, msg, msg_len);
   }
+  if (!strcmp(key, "REDIS_URL")) return copy_str(c->redis_url, sizeof c->redis_url, key, v, msg, msg_len);
+  if (!strcmp(key, "CACHE_ENABLED")) return parse_bool(key, v, &c->cache_enabled, msg, msg_len);
+  if (!strcmp(key, "RATE_LIMIT_LOOPBACK")) return parse_bool(key, v, &c->rl_loopback, msg, msg_len);
   if (!strcmp(key, "API_KEYS")) return copy_str(c->api_keys, sizeof c->api_keys, key, v, msg, msg_len);
   if (!strcmp(key, "PROTECTED_MODE")) {
     if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) c->protected_mode = true;
@@ -130,7 +165,11 @@ static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PA
                                      "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "API_KEYS", "PROTECTED_MODE",
                                      "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS",
                                      "CANDIDATE_POOL",
-                                     "LOG_FORMAT", "LOG_LEVEL", "LOG_ACCESS"};
+                                     "LOG_FORMAT", "LOG_LEVEL", "LOG_ACCESS",
+                                     "CACHE_ENABLED", "CACHE_TTL", "L1_CACHE_SIZE", "L1_CACHE_BYTES", "REDIS_URL",
+                                     "REDIS_TIMEOUT_MS", "RATE_LIMIT_MAX", "RATE_LIMIT_WINDOW",
+                                     "RATE_LIMIT_RECOMMEND_MAX", "RATE_LIMIT_INTERACTION_MAX", "RATE_LIMIT_LOOPBACK",
+                                     "RATE_LIMIT_CLIENTS"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

@@ -323,7 +323,11 @@ static int parse_value(parser *ps, uint32_t *out) {
       if (c == '-' || (c >= '0' && c <= '9')) {
         if ((i = new_val(ps, FJ_NUM)) == UINT32_MAX) return -1;
         *out = i;
-        return parse_number(ps, &ps->d->v[i]);
+        const unsigned char *start = ps->p;
+        if (parse_number(ps, &ps->d->v[i])) return -1;
+        ps->d->v[i].s = (const char *)start; /* the token as written (not NUL-terminated) */
+        ps->d->v[i].n = (uint32_t)(ps->p - start);
+        return 0;
       }
       return fail(ps, ps->p, c >= 0x20 && c < 0x7f ? "unexpected character '%c'" : "unexpected byte 0x%02x", c);
   }

@@ -31,12 +31,13 @@ typedef enum { FJ_NULL = 0, FJ_FALSE, FJ_TRUE, FJ_NUM, FJ_STR, FJ_ARR, FJ_OBJ } 
 typedef struct fj_val {
   uint8_t type;     /* fj_type */
   bool is_int;      /* FJ_NUM written without fraction or exponent */
-  uint32_t n;       /* FJ_STR: bytes; FJ_ARR/FJ_OBJ: children */
+  uint32_t n;       /* FJ_STR, FJ_NUM: bytes of s; FJ_ARR/FJ_OBJ: children */
   uint32_t first;   /* FJ_ARR/FJ_OBJ: first child, 0 = none */
   uint32_t next;    /* next sibling, 0 = none */
   uint32_t key_len; /* a member of an object: its key */
   const char *key;
-  const char *s;    /* FJ_STR: decoded text, NUL-terminated (may contain no NUL) */
+  const char *s;    /* FJ_STR: decoded text, NUL-terminated (may contain no NUL); FJ_NUM: the
+                     * token as written, n bytes, pointing into the parsed input (no NUL) */
   double num;       /* FJ_NUM */
 } fj_val;
 

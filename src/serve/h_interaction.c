@@ -201,8 +201,10 @@ static int ix_finish(void *ctx, srv_resp *rs) {
     /* ---- after the ack: the records are durable; real-time effects go here, before the
      * response is sent, so the client's next request sees them (a retry changes nothing) ---- */
     for (size_t k = 0; k < x->n; k++)
-      if (!x->dups[k])
+      if (!x->dups[k]) {
         srv_live_add(x->recs[k].user, strlen(x->recs[k].user), x->recs[k].item, (float)x->recs[k].value, x->recs[k].type);
+        srv_cache_invalidate_user(x->recs[k].user, strlen(x->recs[k].user)); /* [cache hook] cache.c */
+      }
     /* ---- end of the real-time effects ---- */
   }
   if (rs) {

@@ -23,6 +23,8 @@
  *   reason      from the model's explain() when it names a history item ("Because you
  *               interacted with <title>"), else "Popular in <category>";
  *   algorithm   the engine model that answered; requestedAlgorithm echoes the request.
+ *   cacheHit    true only when the body came from the result cache (cache.h: what is cached,
+ *               and how a model swap or the user's interaction makes an entry unreachable).
  * context is accepted and not used yet.
  */
 #include <math.h>
@@ -164,6 +166,14 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
     st = srv_error(rs, 400, "invalid_argument", "algorithm", "%s", msg);
     goto out;
   }
+  /* ---- [cache hook 1/2: lookup] (cache.c; a hit is the whole answer) ---- */
+  srv_cache_key ck;
+  bool cacheable = srv_cache_key_recommend(&ck, s, d, j, a.user, u->n, a.algo, a.limit);
+  if (cacheable && srv_cache_get(&ck, &rs->body)) {
+    srv_cache_finish(&rs->body, rq->t0, true);
+    goto out;
+  }
+  /* ---- end of cache hook 1/2 ---- */
 
   /* the user: catalogue history, and the model's own index when it knows them */
   size_t ul = u->n;
@@ -292,9 +302,10 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
   srv_buf_jstr(b, a.algo);
   srv_buf_printf(b, ",\"modelVersion\":%d,\"coldStart\":%s,\"diversityWeight\":", sm->version, cold ? "true" : "false");
   srv_buf_jnum(b, a.diversity);
-  srv_buf_puts(b, ",\"latencyMs\":");
-  srv_buf_jnum(b, srv_ms_since(rq->t0));
-  srv_buf_puts(b, ",\"cacheHit\":false}}");
+  /* ---- [cache hook 2/2: store] everything before latencyMs; srv_cache_finish writes the rest ---- */
+  if (cacheable && !b->oom) srv_cache_put(&ck, b->p, b->len);
+  srv_cache_finish(b, rq->t0, false);
+  /* ---- end of cache hook 2/2 ---- */
 out:
   return st;
 }

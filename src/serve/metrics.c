@@ -95,6 +95,8 @@ void srv_metrics_render(srv_buf *b) {
   for (int k = 0; k < n; k++) sum_route(k, &rs), render_hist(b, routes[k].name, &rs);
   sum_route(MAX_ROUTES, &rs);
   render_hist(b, "unmatched", &rs);
+  srv_cache_metrics_render(b);     /* [cache hook] cache.c */
+  srv_ratelimit_metrics_render(b); /* [rate limit hook] ratelimit.c */
 }
 
 bool srv_metrics_route(const char *name, uint64_t *n_ok, uint64_t *n_all, double *avg_ms, const double *qs, double *q_ms,

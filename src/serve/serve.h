@@ -13,6 +13,10 @@
  *   h_*.c         one handler file per resource
  *   live.c        the real-time state applied after an interaction's ack: each user's recent
  *                 history (bounded) and the click/purchase counters of /stats
+ *   cache.c       the result cache of /recommend: L1 in process (sharded, bytes-bounded, TTL,
+ *                 per-user invalidation), in front of redis.c's optional shared L2
+ *   redis.c       the L2 cache in Redis (hiredis): per-thread connections, outage backoff
+ *   ratelimit.c   token buckets per API key or client address and route (429 + Retry-After)
  */
 #ifndef RECO_SERVE_H
 #define RECO_SERVE_H
@@ -48,6 +52,19 @@ typedef struct srv_config {
   bool log_json;           /* LOG_FORMAT=json (default) | text */
   int log_level;           /* LOG_LEVEL=error|warn|info|debug (RECO_LOG_*), default info */
   bool log_access;         /* LOG_ACCESS=yes (default) | no: one line per request at info level */
+  /* caching (cache.c, redis.c) and rate limiting (ratelimit.c) */
+  bool cache_enabled;      /* CACHE_ENABLED, default yes */
+  int cache_ttl_s;         /* CACHE_TTL, seconds a cached list lives (L1 and L2), default 3600 */
+  long cache_entries;      /* L1_CACHE_SIZE, most entries in the in-process cache, default 100000 */
+  long cache_bytes;        /* L1_CACHE_BYTES, most bytes in the in-process cache, default 64 MiB */
+  char redis_url[512];     /* REDIS_URL, redis://[:password@]host[:port][/db]; empty = no L2 */
+  int redis_timeout_ms;    /* REDIS_TIMEOUT_MS, connect and command timeout, default 5 */
+  int rl_max;              /* RATE_LIMIT_MAX, requests per window per client and route; 0 = off */
+  int rl_window_ms;        /* RATE_LIMIT_WINDOW, the window in ms, default 60000 */
+  int rl_recommend_max;    /* RATE_LIMIT_RECOMMEND_MAX, /recommend's own limit; -1 = RATE_LIMIT_MAX */
+  int rl_interaction_max;  /* RATE_LIMIT_INTERACTION_MAX, /interaction's own; -1 = RATE_LIMIT_MAX */
+  bool rl_loopback;        /* RATE_LIMIT_LOOPBACK: limit loopback clients without a key too, default no */
+  long rl_clients;         /* RATE_LIMIT_CLIENTS, buckets kept (idle ones evicted first), default 65536 */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -291,5 +308,8 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
 /* Stops accepting, finishes in-flight requests (deferred ones included: they are answered once
  * their work completes), joins the threads. */
 void srv_stop(srv_server *s);
+
+/* ---- caching (cache.c, redis.c) and rate limiting (ratelimit.c) ---- */
+#include "cache.h"
 
 #endif

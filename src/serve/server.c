@@ -445,6 +445,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   dispatch:
     if (route == -1) st = srv_error(&rs, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such endpoint: %s %s", method, url);
     else if (route == -2) st = srv_error(&rs, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
+    else if (srv_ratelimit_deny(c, &sv->cfg, route, &rs, &st)) {} /* [rate limit hook] 429 before the handler (ratelimit.c) */
     else st = srv_routes(&(int){0})[route].fn(&rq, &rs);
   }
   if (st == SRV_DEFERRED && cc->finish) {

@@ -86,6 +86,7 @@ void srv_snapshot_publish(srv_snapshot *s) {
   g_current = s;
   atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
   pthread_mutex_unlock(&g_lock);
+  srv_cache_invalidate_all(); /* [cache hook] the old snapshot's lists are unreachable: free them (cache.c) */
   srv_snapshot_release(old);
 }
 
