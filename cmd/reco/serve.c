@@ -224,6 +224,14 @@ int cmd_serve(int argc, char **argv) {
   }
   fprintf(stderr, "reco serve: store %s (schema v%d, %lld interactions, replayed in %.2f s)\n", cfg.store_path,
           store_schema_version(store), (long long)n_stored, reco__now() - t_replay);
+  /* issue 6: item documents and deletions in the store (src/serve/catalog.c) apply to a
+   * snapshot built with the store open; the first one was built before it */
+  if (srv_catalog_present()) {
+    if (srv_snapshot_reload(cfg.model_path, cfg.default_algo, msg, sizeof msg))
+      fprintf(stderr, "reco serve: the stored catalogue is not applied (%s); serving the catalogue on disk\n", msg);
+    snap = srv_snapshot_acquire(); /* for the start-up line below; current until a swap */
+    srv_snapshot_release(snap);
+  }
 
   /* scoring runs on the HTTP threads: one BLAS thread each, no nested pools */
   openblas_set_num_threads(1);

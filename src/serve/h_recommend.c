@@ -248,7 +248,7 @@ int srv_h_recommend(srv_req *rq, srv_resp *rs) {
                   .exclude_items = sc->excl,
                   .n_exclude_items = n_x,
                   .exclude_seen = true,
-                  .available = sm->avail},
+                  .available = srv_model_available(sm)},
       .diversity_weight = (float)a.diversity,
       .relevance_weight = NAN,
       /* the MMR term only when asked for: without it the list is relevance order */

@@ -51,6 +51,7 @@ static void snapshot_free(srv_snapshot *s) {
     free(s->models[k].rating);
     reco__free_aligned(s->models[k].catvec);
     free(s->models[k].avail);
+    free(s->models[k].live_avail);
   }
   for (int32_t i = 0; s->items && i < s->n_items; i++) {
     free(s->items[i].id_json);
@@ -59,6 +60,7 @@ static void snapshot_free(srv_snapshot *s) {
   }
   free(s->items);
   free(s->f_rating);
+  free(s->c_unavail);
   for (int32_t c = 0; s->cat_json && c < s->n_cats; c++) free(s->cat_json[c]);
   free(s->cat_json);
   reco_dataset_free(s->cat);
@@ -78,10 +80,12 @@ void srv_snapshot_release(srv_snapshot *s) {
 }
 
 void srv_snapshot_publish(srv_snapshot *s) {
+  srv_catalog_publish_lock(s); /* catalog.c: deleted items applied to s; no deletion in between */
   pthread_mutex_lock(&g_lock);
   srv_snapshot *old = g_current;
   g_current = s;
   pthread_mutex_unlock(&g_lock);
+  srv_catalog_publish_unlock();
   srv_snapshot_release(old);
 }
 
@@ -299,6 +303,7 @@ int srv_snapshot_load(const char *root, srv_snapshot **out) {
   }
   s->ids = ids;
   if ((rc = build_items(s, ids))) goto fail;
+  if ((rc = srv_catalog_overlay(s))) goto fail; /* catalog.c: stored metadata over the catalogue's */
   for (int k = 0; k < s->n_models; k++) {
     srv_model *sm = &s->models[k];
     if ((rc = map_items(s, sm, ids)) || (rc = model_inputs(s, sm))) goto fail;
@@ -313,5 +318,41 @@ fail:
   if (rc == RECO_ENOMEM) reco__seterr(RECO_ENOMEM, "out of memory loading the models");
   reco__registry_list_free(list, n_list);
   snapshot_free(s);
+  return rc;
+}
+
+/* ---- reloading (the SIGHUP path, and the HTTP model and catalogue writes) ---- */
+
+static pthread_mutex_t g_reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void srv_reload_lock(void) { pthread_mutex_lock(&g_reload_lock); }
+void srv_reload_unlock(void) { pthread_mutex_unlock(&g_reload_lock); }
+
+int srv_snapshot_reload_locked(const char *root, const char *default_algo, srv_snapshot **out, char *msg, size_t msg_len) {
+  if (out) *out = NULL;
+  srv_snapshot *next;
+  int rc = srv_snapshot_load(root, &next);
+  if (rc) {
+    snprintf(msg, msg_len, "%s", reco_last_error());
+    return rc;
+  }
+  char pick[1024];
+  if (default_algo && srv_snapshot_pick(next, default_algo, pick, sizeof pick) < 0) {
+    snprintf(msg, msg_len, "DEFAULT_ALGORITHM: %s", pick);
+    srv_snapshot_release(next);
+    return RECO_ESTATE;
+  }
+  if (out) { /* the caller inspects it before deciding; it publishes or releases */
+    *out = next;
+    return 0;
+  }
+  srv_snapshot_publish(next);
+  return 0;
+}
+
+int srv_snapshot_reload(const char *root, const char *default_algo, char *msg, size_t msg_len) {
+  srv_reload_lock();
+  int rc = srv_snapshot_reload_locked(root, default_algo, NULL, msg, msg_len);
+  srv_reload_unlock();
   return rc;
 }
