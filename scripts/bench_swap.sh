@@ -47,7 +47,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{"userId":"$USER_ID","limit":10,"algorithm":"ials"}'
 LUA
-# phase NAME: one wrk run; prints "rps p50_ms p99_ms non2xx socket_errors"
+# phase: one wrk run; prints "rps p50_ms p99_ms non2xx socket_errors connect/read/write/timeout"
 phase() {
   wrk -t"$WT" -c"$CONNS" -d"${SECS}s" --latency -s "$W/post.lua" "$BASE/api/v1/recommend" >"$W/wrk.txt" 2>&1
   python3 - "$W/wrk.txt" <<'PY'
@@ -60,7 +60,8 @@ def ms(q):
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
 bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", t)
 se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
-print("%.0f %.3f %.3f %d %d" % (rps, ms(50), ms(99), int(bad.group(1)) if bad else 0, sum(map(int, se.groups())) if se else 0))
+print("%.0f %.3f %.3f %d %d %s" % (rps, ms(50), ms(99), int(bad.group(1)) if bad else 0, sum(map(int, se.groups())) if se else 0,
+                               "/".join(se.groups()) if se else "0/0/0/0"))
 PY
 }
 # swapper SECONDS: activates v1/v2 in turn every second; prints the swaps done and failed
@@ -68,8 +69,8 @@ swapper() {
   local n=0 failed=0 end=$((SECONDS + $1)) v c
   while [ $SECONDS -lt $end ]; do
     v=$((n % 2 + 1))
-    c=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data "{\"version\":$v}" "$BASE/api/v1/models/ials/activate")
-    [ "$c" = 200 ] || failed=$((failed + 1))
+    c=$(curl -s -o "$W/act" -w '%{http_code}' -X POST --data "{\"version\":$v}" "$BASE/api/v1/models/ials/activate")
+    [ "$c" = 200 ] && grep -oE '"swapMs":[0-9.]+' "$W/act" | cut -d: -f2 >>"$W/swap_ms" || failed=$((failed + 1))
     n=$((n + 1))
     sleep 1
   done
@@ -78,25 +79,29 @@ swapper() {
 
 curl -s -X POST --data "{\"userId\":\"$USER_ID\",\"limit\":10,\"algorithm\":\"ials\"}" "$BASE/api/v1/recommend" >/dev/null
 echo "bench_swap: $(basename "$SRC") models, wrk -t$WT -c$CONNS -d${SECS}s, server threads ${SERVE_THREADS:-2}, $RUNS run(s)"
-printf '%-6s %-8s %9s %8s %8s %7s %7s %s\n' run phase req/s p50_ms p99_ms non2xx sockerr swaps
+printf '%-6s %-8s %9s %8s %8s %7s %7s %s\n' run phase req/s p50_ms p99_ms non2xx sockerr "swaps; socket errors c/r/w/timeout"
 : >"$W/all"
+: >"$W/swap_ms"
 status=0
 for r in $(seq 1 "$RUNS"); do
-  read -r rps p50 p99 bad se < <(phase)
-  printf '%-6s %-8s %9s %8s %8s %7s %7s %s\n' "$r" steady "$rps" "$p50" "$p99" "$bad" "$se" -
+  read -r rps p50 p99 bad se kinds < <(phase)
+  printf '%-6s %-8s %9s %8s %8s %7s %7s %s\n' "$r" steady "$rps" "$p50" "$p99" "$bad" "$se" "-; $kinds"
   echo "steady $rps $p50 $p99 $bad $se" >>"$W/all"
   swapper $((SECS + 1)) >"$W/swaps" &
   sp=$!
-  read -r rps p50 p99 bad se < <(phase)
+  read -r rps p50 p99 bad se kinds < <(phase)
   wait $sp
   read -r n_swaps n_failed <"$W/swaps"
-  printf '%-6s %-8s %9s %8s %8s %7s %7s %s\n' "$r" swapping "$rps" "$p50" "$p99" "$bad" "$se" "$n_swaps ($n_failed refused)"
+  printf '%-6s %-8s %9s %8s %8s %7s %7s %s\n' "$r" swapping "$rps" "$p50" "$p99" "$bad" "$se" "$n_swaps ($n_failed refused); $kinds"
   echo "swapping $rps $p50 $p99 $bad $se" >>"$W/all"
   [ "$bad" = 0 ] && [ "$se" = 0 ] && [ "$n_failed" = 0 ] || status=1
 done
-python3 - "$W/all" <<'PY'
+python3 - "$W/all" "$W/swap_ms" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1])]
+sw = [float(x) for x in open(sys.argv[2]) if x.strip()]
+if sw:
+    print("swap (verify + build + publish a snapshot): median %.1f ms, max %.1f ms over %d swaps" % (statistics.median(sw), max(sw), len(sw)))
 for ph in ("steady", "swapping"):
     r = [list(map(float, x[1:])) for x in rows if x[0] == ph]
     med = [statistics.median(c) for c in zip(*r)]

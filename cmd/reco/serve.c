@@ -291,5 +291,6 @@ int cmd_serve(int argc, char **argv) {
   store_close(store); /* commits whatever is still queued */
   srv_live_free();
   srv_snapshot_publish(NULL);
+  srv_catalogue_cache_free(); /* the parsed catalogue the snapshots shared (src/serve/catalog.c) */
   return EXIT_OK;
 }

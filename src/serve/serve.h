@@ -115,6 +115,7 @@ typedef struct srv_snapshot {
   int best;    /* the ranker with the best validation ndcg@10 (hybrid's stand-in), or -1 */
   int32_t max_model_items;
   uint8_t *c_unavail; /* per catalogue item, bit set = deleted through the API (catalog.c) */
+  struct srv_catref *cat_ref; /* when cat is shared with other snapshots (catalog.c), its holder */
 } srv_snapshot;
 
 /* Loads every active model under root plus the catalogue named by root/CATALOGUE. */
@@ -162,6 +163,14 @@ int srv_catalog_overlay(srv_snapshot *s);
 /* Held by srv_snapshot_publish around the swap: applies the stored deletions to s first. */
 void srv_catalog_publish_lock(srv_snapshot *s);
 void srv_catalog_publish_unlock(void);
+/* The catalogue at path for a snapshot being built: the one parsed last when its files are
+ * unchanged (shared, read-only; *ref is then its holder, to release with srv_catref_release
+ * instead of freeing *out), else parsed anew (*ref NULL when it is the caller's alone). */
+typedef struct srv_catref srv_catref;
+int srv_catalogue_load(const char *path, reco_dataset **out, srv_catref **ref);
+void srv_catref_release(srv_catref *r);
+/* Drops the cached catalogue (at shutdown, after the last snapshot). */
+void srv_catalogue_cache_free(void);
 /* Whether the store holds any item document (a reload after the store opens applies them). */
 bool srv_catalog_present(void);
 

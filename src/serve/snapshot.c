@@ -63,7 +63,8 @@ static void snapshot_free(srv_snapshot *s) {
   free(s->c_unavail);
   for (int32_t c = 0; s->cat_json && c < s->n_cats; c++) free(s->cat_json[c]);
   free(s->cat_json);
-  reco_dataset_free(s->cat);
+  if (s->cat_ref) srv_catref_release(s->cat_ref); /* shared with other snapshots (catalog.c) */
+  else reco_dataset_free(s->cat);
   free(s);
 }
 
@@ -289,7 +290,7 @@ int srv_snapshot_load(const char *root, srv_snapshot **out) {
     if (fgets(s->catalogue_path, sizeof s->catalogue_path, f)) s->catalogue_path[strcspn(s->catalogue_path, "\r\n")] = '\0';
     fclose(f);
   }
-  if (s->catalogue_path[0] && (rc = reco_dataset_load(s->catalogue_path, NULL, &s->cat))) {
+  if (s->catalogue_path[0] && (rc = srv_catalogue_load(s->catalogue_path, &s->cat, &s->cat_ref))) {
     reco__log(RECO_LOG_WARN, "catalogue %s: %s; serving ids without metadata", s->catalogue_path, reco_last_error());
     s->cat = NULL;
   }
