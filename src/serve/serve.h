@@ -13,6 +13,10 @@
  *   h_*.c         one handler file per resource
  *   live.c        the real-time state applied after an interaction's ack: each user's recent
  *                 history (bounded) and the click/purchase counters of /stats
+ *   catalog.c     the serving effect of catalogue writes: availability bitmaps flipped in place,
+ *                 stored metadata applied to new snapshots, the parsed catalogue they share
+ *   h_admin.c     the model registry over HTTP (versions, activate, rollback)
+ *   h_catalog.c   items and users metadata over HTTP (upsert, get, delete, bulk import)
  */
 #ifndef RECO_SERVE_H
 #define RECO_SERVE_H
