@@ -339,6 +339,7 @@ int srv_h_items_bulk(srv_req *rq, srv_resp *rs) {
       }
       lines[json_array_size(items) < BULK_MAX ? json_array_size(items) : 0] = line;
       if (json_array_size(items) == BULK_MAX || json_array_append_new(items, o)) {
+        if (json_array_size(items) == BULK_MAX) json_decref(o); /* append_new frees it on failure */
         json_decref(items);
         free(lines);
         return srv_error(rs, 413, "too_many_items", NULL, "at most %d items per bulk request", BULK_MAX);
