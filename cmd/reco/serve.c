@@ -238,6 +238,12 @@ int cmd_serve(int argc, char **argv) {
   }
   fprintf(stderr, "reco serve: store %s (schema v%d, %lld interactions, replayed in %.2f s)\n", cfg.store_path,
           store_schema_version(store), (long long)n_stored, reco__now() - t_replay);
+  /* issue 6: item documents and deletions in the store (src/serve/catalog.c) apply to a
+   * snapshot built with the store open; the first one was built before it */
+  if (srv_catalog_present()) {
+    if (srv_snapshot_reload(cfg.model_path, cfg.default_algo, msg, sizeof msg))
+      fprintf(stderr, "reco serve: the stored catalogue is not applied (%s); serving the catalogue on disk\n", msg);
+  }
 
   /* scoring runs on the HTTP threads: one BLAS thread each, no nested pools */
   openblas_set_num_threads(1);
@@ -277,10 +283,12 @@ int cmd_serve(int argc, char **argv) {
     return EXIT_FAIL;
   }
   const char *show = strcmp(cfg.host, "0.0.0.0") && strcmp(cfg.host, "::") ? cfg.host : "127.0.0.1";
+  snap = srv_snapshot_acquire(); /* held while printed: an HTTP model swap may replace it (issue 6) */
   printf("reco serve: %d models (", snap->n_models);
   for (int k = 0; k < snap->n_models; k++) printf("%s%s v%d", k ? ", " : "", snap->models[k].algo, snap->models[k].version);
   printf("), %d items; listening on http://%s:%d with %d threads%s\n", snap->n_items, show, cfg.port, cfg.threads,
          cfg.protected_mode && !cfg.api_keys[0] ? " (protected mode: loopback clients only)" : "");
+  srv_snapshot_release(snap);
   printf("try:\n"
          "  curl -s -X POST http://%s:%d/api/v1/recommend -H 'Content-Type: application/json' \\\n"
          "    -d '{\"userId\":\"user_12345\",\"limit\":5,\"filters\":{\"category\":[\"electronics\",\"books\"],\"minRating\":4.0}}'\n"
@@ -296,17 +304,21 @@ int cmd_serve(int argc, char **argv) {
      * flight finish on the old one. A registry that fails to load keeps the old snapshot. */
     srv_snapshot *next;
     double t = reco__now();
+    srv_reload_lock(); /* one reload at a time, with the HTTP model swaps (src/serve/h_admin.c) */
     if ((rc = srv_snapshot_load(cfg.model_path, &next))) {
+      srv_reload_unlock();
       fprintf(stderr, "reco serve: SIGHUP: reload failed, still serving the previous models: %s\n", reco_last_error());
       continue;
     }
     if (srv_snapshot_pick(next, cfg.default_algo, msg, sizeof msg) < 0) {
+      srv_reload_unlock();
       fprintf(stderr, "reco serve: SIGHUP: reload refused (DEFAULT_ALGORITHM: %s)\n", msg);
       srv_snapshot_release(next);
       continue;
     }
     srv_snapshot_publish(next);
     fprintf(stderr, "reco serve: SIGHUP: reloaded %d models in %.2f s\n", next->n_models, reco__now() - t);
+    srv_reload_unlock(); /* after the last use of next: a swap could free it once unlocked */
   }
   fprintf(stderr, "reco serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   srv_stop(sv);
@@ -320,5 +332,6 @@ int cmd_serve(int argc, char **argv) {
           (long long)n_commits, (long long)n_records);
   srv_live_free();
   srv_snapshot_publish(NULL);
+  srv_catalogue_cache_free(); /* the parsed catalogue the snapshots shared (src/serve/catalog.c) */
   return EXIT_OK;
 }

@@ -122,7 +122,19 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   if (!strcmp(key, "REDIS_URL")) return copy_str(c->redis_url, sizeof c->redis_url, key, v, msg, msg_len);
   if (!strcmp(key, "CACHE_ENABLED")) return parse_bool(key, v, &c->cache_enabled, msg, msg_len);
   if (!strcmp(key, "RATE_LIMIT_LOOPBACK")) return parse_bool(key, v, &c->rl_loopback, msg, msg_len);
-  if (!strcmp(key, "API_KEYS")) return copy_str(c->api_keys, sizeof c->api_keys, key, v, msg, msg_len);
+  if (!strcmp(key, "API_KEYS")) {
+    /* key[:role],...: a role is read or admin (issue 6); ':' cannot be part of a key */
+    for (const char *k = v; *k;) {
+      size_t el = strcspn(k, ","), kl = strcspn(k, ":,");
+      if (kl < el && !((el - kl == 5 && !strncmp(k + kl, ":read", 5)) || (el - kl == 6 && !strncmp(k + kl, ":admin", 6)))) {
+        snprintf(msg, msg_len, "API_KEYS: '%.*s': the role after ':' must be read or admin", (int)el, k);
+        return RECO_EINVAL;
+      }
+      k += el;
+      if (*k == ',') k++;
+    }
+    return copy_str(c->api_keys, sizeof c->api_keys, key, v, msg, msg_len);
+  }
   if (!strcmp(key, "PROTECTED_MODE")) {
     if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcmp(v, "1")) c->protected_mode = true;
     else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcmp(v, "0")) c->protected_mode = false;

@@ -246,7 +246,7 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
                   .exclude_items = sc->excl,
                   .n_exclude_items = n_x,
                   .exclude_seen = true,
-                  .available = sm->avail},
+                  .available = srv_model_available(sm)},
       .diversity_weight = (float)a.diversity,
       .relevance_weight = NAN,
       /* the MMR term only when asked for: without it the list is relevance order */

@@ -60,9 +60,10 @@ int srv_h_similar(srv_req *rq, srv_resp *rs) {
     st = srv_error(rs, 404, "not_found", "itemId", "item '%s' is unknown%s", json_string_value(it), ci >= 0 ? " to this model" : "");
     goto out;
   }
-  int32_t ids[SRV_MAX_LIMIT + 1];
-  float sims[SRV_MAX_LIMIT + 1];
-  int n = sm->m->algo->similar(sm->m, mi, (int)limit + 1, ids, sims);
+  /* a few spare candidates for the items deleted through the API (skipped below) */
+  int32_t ids[SRV_MAX_LIMIT + 17];
+  float sims[SRV_MAX_LIMIT + 17];
+  int n = sm->m->algo->similar(sm->m, mi, (int)limit + 17, ids, sims);
   if (n < 0) {
     st = srv_error(rs, 500, "internal", NULL, "similar failed: %s", reco_last_error());
     goto out;
@@ -75,7 +76,7 @@ int srv_h_similar(srv_req *rq, srv_resp *rs) {
   const char *why = reason_of(sm->algo);
   for (int k = 0; k < n && shown < limit; k++) {
     int32_t c = ids[k] >= 0 && ids[k] < sm->m->n_items ? sm->m2c[ids[k]] : -1;
-    if (c < 0 || c == ci) continue;
+    if (c < 0 || c == ci || !srv_item_available(s, c)) continue;
     const srv_item *x = &s->items[c];
     srv_buf_puts(b, shown++ ? ",{\"itemId\":" : "{\"itemId\":");
     srv_buf_puts(b, x->id_json);

@@ -7,6 +7,9 @@
 
 #include "serve.h"
 
+/* A row may leave out `role` (it is then SRV_ROLE_READ, 0): only admin routes name theirs. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 static const srv_route k_routes[] = {
     {"POST", "/api/v1/recommend", srv_h_recommend, "recommend"},
     {"POST", "/api/v1/recommend/batch", srv_h_recommend_batch, "recommend_batch"},
@@ -20,6 +23,17 @@ static const srv_route k_routes[] = {
     {"GET", "/healthz", srv_h_healthz, "healthz"},
     {"GET", "/readyz", srv_h_readyz, "readyz"},
     {"GET", "/metrics", srv_h_metrics, "metrics"},
+    /* issue 6: the model registry and the catalogue (writes are admin-only) */
+    {"GET", "/api/v1/models/:algorithm/versions", srv_h_model_versions, "model_versions"},
+    {"POST", "/api/v1/models/:algorithm/activate", srv_h_model_activate, "model_activate", SRV_ROLE_ADMIN},
+    {"POST", "/api/v1/models/:algorithm/rollback", srv_h_model_rollback, "model_rollback", SRV_ROLE_ADMIN},
+    {"POST", "/api/v1/items/bulk", srv_h_items_bulk, "items_bulk", SRV_ROLE_ADMIN},
+    {"PUT", "/api/v1/items/:itemId", srv_h_item_put, "item_put", SRV_ROLE_ADMIN},
+    {"GET", "/api/v1/items/:itemId", srv_h_item_get, "item_get"},
+    {"DELETE", "/api/v1/items/:itemId", srv_h_item_delete, "item_delete", SRV_ROLE_ADMIN},
+    {"PUT", "/api/v1/users/:userId", srv_h_user_put, "user_put", SRV_ROLE_ADMIN},
+    {"GET", "/api/v1/users/:userId", srv_h_user_get, "user_get"},
+    {"DELETE", "/api/v1/users/:userId", srv_h_user_delete, "user_delete", SRV_ROLE_ADMIN},
 };
 
 const char *srv_param(const srv_req *rq, const char *name) {

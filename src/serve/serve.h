@@ -17,6 +17,10 @@
  *                 per-user invalidation), in front of redis.c's optional shared L2
  *   redis.c       the L2 cache in Redis (hiredis): per-thread connections, outage backoff
  *   ratelimit.c   token buckets per API key or client address and route (429 + Retry-After)
+ *   catalog.c     the serving effect of catalogue writes: availability bitmaps flipped in place,
+ *                 stored metadata applied to new snapshots, the parsed catalogue they share
+ *   h_admin.c     the model registry over HTTP (versions, activate, rollback)
+ *   h_catalog.c   items and users metadata over HTTP (upsert, get, delete, bulk import)
  */
 #ifndef RECO_SERVE_H
 #define RECO_SERVE_H
@@ -110,6 +114,7 @@ typedef struct srv_model {
   float *catvec;      /* category one-hots for MMR when there are > 64 categories, else NULL */
   int cat_dim;
   uint8_t *avail;     /* bitmap of the model items the catalogue knows; NULL = all of them */
+  uint8_t *live_avail; /* avail minus the items deleted through the API (catalog.c); flipped in place */
 } srv_model;
 
 typedef struct srv_item {
@@ -138,6 +143,8 @@ typedef struct srv_snapshot {
   int popular; /* index into models of `popular`, or -1 */
   int best;    /* the ranker with the best validation ndcg@10 (hybrid's stand-in), or -1 */
   int32_t max_model_items;
+  uint8_t *c_unavail; /* per catalogue item, bit set = deleted through the API (catalog.c) */
+  struct srv_catref *cat_ref; /* when cat is shared with other snapshots (catalog.c), its holder */
 } srv_snapshot;
 
 /* ,"metadata":{"title","category","price","rating"} of catalogue item ci with category cat. */
@@ -166,6 +173,42 @@ static inline int32_t srv_c2m(const srv_model *sm, int32_t ci) {
   return sm->c2m[ci];
 }
 static inline int32_t srv_m2c(const srv_model *sm, int32_t mi) { return sm->m2c ? sm->m2c[mi] : mi; }
+/* Reloading: builds a snapshot from the registry beside the serving one and publishes it, with
+ * DEFAULT_ALGORITHM checked (the SIGHUP path). One reload at a time (srv_reload_lock); with out
+ * non-NULL, the _locked variant hands the new snapshot back unpublished, for the caller to check. */
+void srv_reload_lock(void);
+void srv_reload_unlock(void);
+int srv_snapshot_reload_locked(const char *root, const char *default_algo, srv_snapshot **out, char *msg, size_t msg_len);
+int srv_snapshot_reload(const char *root, const char *default_algo, char *msg, size_t msg_len);
+
+/* ---- the catalogue overlay (catalog.c) ---- */
+/* The availability bitmap to rank with: the model's items the catalogue knows, minus the ones
+ * deleted through the API since (bit set = available; rank.h's `available`). */
+const uint8_t *srv_model_available(const srv_model *sm);
+/* Whether catalogue item ci may be offered (false once deleted through the API). */
+bool srv_item_available(const srv_snapshot *s, int32_t ci);
+/* Stores an item's availability, then applies it to the serving snapshot at once. */
+int srv_catalog_set_available(const char *id, bool available);
+/* Stores item documents (one transaction: all or none), then applies their availability to the
+ * serving snapshot at once; *n_known counts those the snapshot's catalogue has (their metadata
+ * needs a reload to be served). */
+struct store_doc;
+int srv_catalog_put_items(const struct store_doc *docs, size_t n, size_t *n_known);
+/* Applies the stored item documents to a snapshot being built (srv_snapshot_load). */
+int srv_catalog_overlay(srv_snapshot *s);
+/* Held by srv_snapshot_publish around the swap: applies the stored deletions to s first. */
+void srv_catalog_publish_lock(srv_snapshot *s);
+void srv_catalog_publish_unlock(void);
+/* The catalogue at path for a snapshot being built: the one parsed last when its files are
+ * unchanged (shared, read-only; *ref is then its holder, to release with srv_catref_release
+ * instead of freeing *out), else parsed anew (*ref NULL when it is the caller's alone). */
+typedef struct srv_catref srv_catref;
+int srv_catalogue_load(const char *path, reco_dataset **out, srv_catref **ref);
+void srv_catref_release(srv_catref *r);
+/* Drops the cached catalogue (at shutdown, after the last snapshot). */
+void srv_catalogue_cache_free(void);
+/* Whether the store holds any item document (a reload after the store opens applies them). */
+bool srv_catalog_present(void);
 
 /* ---- metrics (metrics.c) ---- */
 #define SRV_LAT_BUCKETS 14
@@ -232,7 +275,12 @@ typedef struct srv_route {
   const char *pattern; /* "/api/v1/user/:userId/profile" */
   srv_handler fn;
   const char *name;    /* the metrics label */
+  int role;            /* the least role that may call it: SRV_ROLE_READ (0, the default) or SRV_ROLE_ADMIN */
 } srv_route;
+
+/* API roles (API_KEYS=key:role,...): read calls every route but the catalogue and model writes,
+ * admin calls every route (docs/API.md, "API keys and roles"). A key without a role is read. */
+enum { SRV_ROLE_READ = 0, SRV_ROLE_ADMIN = 1 };
 
 /* Matches method and path; fills rq->params. Returns the route's index, -1 when no pattern
  * matches (404), -2 when a pattern matches with another method (405). */
@@ -271,6 +319,16 @@ int srv_h_interaction_batch(srv_req *rq, srv_resp *rs);
 int srv_h_profile(srv_req *rq, srv_resp *rs);
 int srv_h_assign(srv_req *rq, srv_resp *rs);
 int srv_h_stats(srv_req *rq, srv_resp *rs);
+int srv_h_model_versions(srv_req *rq, srv_resp *rs);  /* h_admin.c */
+int srv_h_model_activate(srv_req *rq, srv_resp *rs);
+int srv_h_model_rollback(srv_req *rq, srv_resp *rs);
+int srv_h_item_put(srv_req *rq, srv_resp *rs);        /* h_catalog.c */
+int srv_h_item_get(srv_req *rq, srv_resp *rs);
+int srv_h_item_delete(srv_req *rq, srv_resp *rs);
+int srv_h_items_bulk(srv_req *rq, srv_resp *rs);
+int srv_h_user_put(srv_req *rq, srv_resp *rs);
+int srv_h_user_get(srv_req *rq, srv_resp *rs);
+int srv_h_user_delete(srv_req *rq, srv_resp *rs);
 /* The path parameter named name, or NULL. */
 const char *srv_param(const srv_req *rq, const char *name);
 /* FNV-1a 32-bit over a then b (the experiment bucket hash, as GrowthBook's). */

@@ -312,20 +312,23 @@ static bool is_loopback(const struct sockaddr *sa) {
   return sa->sa_family == AF_UNIX;
 }
 
-/* Constant-time comparison of a presented key with each configured one. */
-static bool key_ok(const char *keys, const char *given) {
-  if (!given) return false;
+/* issue 6 (API roles): API_KEYS is "key[:role],..." (config.c validates it). Compares the
+ * presented key with each configured one in constant time (the key part only) and returns the
+ * matching key's role, SRV_ROLE_READ when it names none; -1 when no key matches. */
+static int key_role(const char *keys, const char *given) {
+  if (!given) return -1;
   size_t gl = strlen(given);
-  bool ok = false;
+  int role = -1;
   for (const char *k = keys; *k;) {
-    size_t kl = strcspn(k, ",");
+    size_t el = strcspn(k, ","), kl = strcspn(k, ":,");
+    if (kl > el) kl = el;
     unsigned diff = (unsigned)(kl ^ gl);
     for (size_t j = 0; j < kl; j++) diff |= (unsigned char)k[j] ^ (unsigned char)(j < gl ? given[j] : 0);
-    ok |= kl > 0 && diff == 0;
-    k += kl;
+    if (kl > 0 && diff == 0) role = kl < el && !strncmp(k + kl, ":admin", el - kl) && el - kl == 6 ? SRV_ROLE_ADMIN : SRV_ROLE_READ;
+    k += el;
     if (*k == ',') k++;
   }
-  return ok;
+  return role;
 }
 
 static enum MHD_Result respond(struct MHD_Connection *c, const srv_conn *cc, int status, srv_resp *rs) {
@@ -439,8 +442,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-API-Key");
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!key && auth && !strncmp(auth, "Bearer ", 7)) key = auth + 7;
-    if (!key_ok(sv->cfg.api_keys, key)) st = srv_error(&rs, MHD_HTTP_UNAUTHORIZED, "unauthenticated", NULL, "a valid API key is required (X-API-Key or Authorization: Bearer)");
+    int role = key_role(sv->cfg.api_keys, key);
+    if (role < 0) st = srv_error(&rs, MHD_HTTP_UNAUTHORIZED, "unauthenticated", NULL, "a valid API key is required (X-API-Key or Authorization: Bearer)");
+    /* issue 6 (API roles): admin routes need an admin key */
+    else if (route >= 0 && srv_routes(&(int){0})[route].role > role)
+      st = srv_error(&rs, MHD_HTTP_FORBIDDEN, "forbidden", NULL, "%s %s needs an API key with the admin role", method, path_name);
     else goto dispatch;
+  } else if (route >= 0 && srv_routes(&(int){0})[route].role == SRV_ROLE_ADMIN && !is_loopback(ci ? ci->client_addr : NULL)) {
+    /* issue 6 (API roles): without keys, admin routes are for loopback clients only */
+    st = srv_error(&rs, MHD_HTTP_FORBIDDEN, "forbidden", NULL,
+                   "%s %s is an admin route: without API_KEYS it is served to loopback clients only", method, path_name);
   } else {
   dispatch:
     if (route == -1) st = srv_error(&rs, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such endpoint: %s %s", method, url);

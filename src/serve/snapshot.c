@@ -53,6 +53,7 @@ static void snapshot_free(srv_snapshot *s) {
     reco__free_aligned(s->models[k].catvec);
     reco__rec_catindex_free(s->models[k].catidx);
     free(s->models[k].avail);
+    free(s->models[k].live_avail);
   }
   for (int32_t i = 0; s->items && i < s->n_items; i++) {
     free(s->items[i].id_json);
@@ -62,9 +63,11 @@ static void snapshot_free(srv_snapshot *s) {
   }
   free(s->items);
   free(s->f_rating);
+  free(s->c_unavail);
   for (int32_t c = 0; s->cat_json && c < s->n_cats; c++) free(s->cat_json[c]);
   free(s->cat_json);
-  reco_dataset_free(s->cat);
+  if (s->cat_ref) srv_catref_release(s->cat_ref); /* shared with other snapshots (catalog.c) */
+  else reco_dataset_free(s->cat);
   free(s);
 }
 
@@ -81,12 +84,14 @@ void srv_snapshot_release(srv_snapshot *s) {
 }
 
 void srv_snapshot_publish(srv_snapshot *s) {
+  srv_catalog_publish_lock(s); /* catalog.c: deleted items applied to s; no deletion in between */
   pthread_mutex_lock(&g_lock);
   srv_snapshot *old = g_current;
   g_current = s;
   atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
   pthread_mutex_unlock(&g_lock);
   srv_cache_invalidate_all(); /* [cache hook] the old snapshot's lists are unreachable: free them (cache.c) */
+  srv_catalog_publish_unlock();
   srv_snapshot_release(old);
 }
 
@@ -217,7 +222,12 @@ static int build_items(srv_snapshot *s, const reco_idmap *ids) {
   s->f_rating = malloc((size_t)(s->n_items ? s->n_items : 1) * sizeof *s->f_rating);
   if (!s->f_rating) return RECO_ENOMEM;
   for (int32_t i = 0; i < s->n_items; i++) s->f_rating[i] = s->items[i].rating;
-  /* each item's response metadata, written once here instead of once per response */
+  return 0;
+}
+
+/* Each item's response metadata, written once per snapshot (after the stored metadata overlay)
+ * instead of once per response. */
+static int build_item_json(srv_snapshot *s) {
   for (int32_t i = 0; i < s->n_items; i++) {
     srv_item *it = &s->items[i];
     srv_buf b = {0};
@@ -363,7 +373,7 @@ int srv_snapshot_load(const char *root, srv_snapshot **out) {
     if (fgets(s->catalogue_path, sizeof s->catalogue_path, f)) s->catalogue_path[strcspn(s->catalogue_path, "\r\n")] = '\0';
     fclose(f);
   }
-  if (s->catalogue_path[0] && (rc = reco_dataset_load(s->catalogue_path, NULL, &s->cat))) {
+  if (s->catalogue_path[0] && (rc = srv_catalogue_load(s->catalogue_path, &s->cat, &s->cat_ref))) {
     reco__log(RECO_LOG_WARN, "catalogue %s: %s; serving ids without metadata", s->catalogue_path, reco_last_error());
     s->cat = NULL;
   }
@@ -377,6 +387,8 @@ int srv_snapshot_load(const char *root, srv_snapshot **out) {
   }
   s->ids = ids;
   if ((rc = build_items(s, ids))) goto fail;
+  if ((rc = srv_catalog_overlay(s))) goto fail; /* catalog.c: stored metadata over the catalogue's */
+  if ((rc = build_item_json(s))) goto fail;
   for (int k = 0; k < s->n_models; k++) {
     srv_model *sm = &s->models[k];
     if ((rc = map_items(s, sm, ids)) || (rc = model_inputs(s, sm))) goto fail;
@@ -391,5 +403,41 @@ fail:
   if (rc == RECO_ENOMEM) reco__seterr(RECO_ENOMEM, "out of memory loading the models");
   reco__registry_list_free(list, n_list);
   snapshot_free(s);
+  return rc;
+}
+
+/* ---- reloading (the SIGHUP path, and the HTTP model and catalogue writes) ---- */
+
+static pthread_mutex_t g_reload_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void srv_reload_lock(void) { pthread_mutex_lock(&g_reload_lock); }
+void srv_reload_unlock(void) { pthread_mutex_unlock(&g_reload_lock); }
+
+int srv_snapshot_reload_locked(const char *root, const char *default_algo, srv_snapshot **out, char *msg, size_t msg_len) {
+  if (out) *out = NULL;
+  srv_snapshot *next;
+  int rc = srv_snapshot_load(root, &next);
+  if (rc) {
+    snprintf(msg, msg_len, "%s", reco_last_error());
+    return rc;
+  }
+  char pick[1024];
+  if (default_algo && srv_snapshot_pick(next, default_algo, pick, sizeof pick) < 0) {
+    snprintf(msg, msg_len, "DEFAULT_ALGORITHM: %s", pick);
+    srv_snapshot_release(next);
+    return RECO_ESTATE;
+  }
+  if (out) { /* the caller inspects it before deciding; it publishes or releases */
+    *out = next;
+    return 0;
+  }
+  srv_snapshot_publish(next);
+  return 0;
+}
+
+int srv_snapshot_reload(const char *root, const char *default_algo, char *msg, size_t msg_len) {
+  srv_reload_lock();
+  int rc = srv_snapshot_reload_locked(root, default_algo, NULL, msg, msg_len);
+  srv_reload_unlock();
   return rc;
 }

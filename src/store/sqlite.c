@@ -69,7 +69,7 @@
 #define CKPT_PAGES 4000        /* WAL pages (of 4 KiB) that wake the checkpointer: about 16 MB */
 #define CKPT_HARD_PAGES 262144 /* the writer checkpoints itself beyond this: about 1 GB */
 
-enum { JOB_INTERACTION, JOB_ASSIGN };
+enum { JOB_INTERACTION, JOB_ASSIGN, JOB_CATALOG };
 
 typedef struct store_job {
   int kind;
@@ -81,8 +81,13 @@ typedef struct store_job {
   void *done_ctx;
   const char *experiment, *user, *variant;
   double bucket;
+  const store_doc *docs; /* JOB_CATALOG: rows written in one transaction (all or nothing) */
+  size_t n_docs;
+  int table;   /* STORE_ITEMS or STORE_USERS */
+  int op;      /* CAT_PUT, CAT_AVAIL, CAT_DELETE */
   /* results */
   int rc;
+  bool found; /* JOB_CATALOG with CAT_AVAIL / CAT_DELETE: the row existed */
   char variant_out[128];
   double bucket_out;
   bool done;
@@ -116,6 +121,16 @@ struct reco_store {
   bool ckpt_due, ckpt_stop;
 };
 
+/* Migration 2 (issue 6, the catalogue): item and user metadata as JSON documents. Written with
+ * IF NOT EXISTS and also re-run at every open (migrate), so it holds whatever position other
+ * additive migrations take in k_migrations when branches are merged: a file that reached
+ * version N through another numbering still gets these tables. */
+static const char k_catalog_sql[] =
+    "CREATE TABLE IF NOT EXISTS catalog_items(id TEXT PRIMARY KEY, doc TEXT NOT NULL,"
+    " available INTEGER NOT NULL DEFAULT 1, updated_at INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS catalog_users(id TEXT PRIMARY KEY, doc TEXT NOT NULL,"
+    " updated_at INTEGER NOT NULL) WITHOUT ROWID;";
+
 /* Migration k moves the schema from version k to k + 1; each runs in one transaction. */
 static const char *const k_migrations[] = {
     "CREATE TABLE interactions(id INTEGER PRIMARY KEY, user TEXT NOT NULL, item TEXT NOT NULL,"
@@ -124,6 +139,7 @@ static const char *const k_migrations[] = {
     "CREATE INDEX interactions_user ON interactions(user, id);"
     "CREATE TABLE experiment_assignments(experiment TEXT NOT NULL, user TEXT NOT NULL, variant TEXT NOT NULL,"
     " bucket REAL NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY(experiment, user)) WITHOUT ROWID;",
+    k_catalog_sql, /* 1 -> 2: the catalogue (issue 6) */
 };
 #define N_MIGRATIONS ((int)(sizeof k_migrations / sizeof *k_migrations))
 
@@ -165,6 +181,8 @@ static int migrate(reco_store *s) {
     }
     if ((rc = exec(s->wdb, "COMMIT"))) return rc;
   }
+  /* idempotent: see k_catalog_sql */
+  if ((rc = exec(s->wdb, k_catalog_sql))) return rc;
   s->version = v;
   return 0;
 }
@@ -207,8 +225,45 @@ static int run_insert(reco_store *s, const store_interaction *r, int64_t *id, bo
 }
 
 /* Invariants 6, 7 and 10: one job's statements inside the current transaction. */
+
+/* A catalogue job: every row in the current transaction, so a bulk import is all or nothing
+ * (a failing row fails the job; write_batch's retry re-runs it alone and it fails again). */
+static int run_catalog(reco_store *s, store_job *j) {
+  static const char *const sql[2][3] = {
+      {"INSERT INTO catalog_items(id,doc,available,updated_at) VALUES(?1,?2,?3,?4) ON CONFLICT(id) DO UPDATE SET"
+       " doc=excluded.doc, available=excluded.available, updated_at=excluded.updated_at",
+       "INSERT INTO catalog_items(id,doc,available,updated_at) VALUES(?1,'{}',?3,?4) ON CONFLICT(id) DO UPDATE SET"
+       " available=excluded.available, updated_at=excluded.updated_at",
+       "DELETE FROM catalog_items WHERE id=?1"},
+      {"INSERT INTO catalog_users(id,doc,updated_at) VALUES(?1,?2,?4) ON CONFLICT(id) DO UPDATE SET"
+       " doc=excluded.doc, updated_at=excluded.updated_at",
+       NULL, "DELETE FROM catalog_users WHERE id=?1"},
+  };
+  const char *text = sql[j->table == STORE_USERS][j->op];
+  if (!text) return reco__seterr(RECO_EINVAL, "store: operation not supported on users");
+  sqlite3_stmt *q;
+  if (sqlite3_prepare_v2(s->wdb, text, -1, &q, NULL) != SQLITE_OK) return db_err(s->wdb, "prepare catalogue write");
+  int rc = 0;
+  int64_t now = now_ms();
+  j->found = false;
+  for (size_t k = 0; k < j->n_docs && !rc; k++) {
+    const store_doc *d = &j->docs[k];
+    sqlite3_reset(q);
+    sqlite3_clear_bindings(q);
+    bind_text(q, 1, d->id);
+    if (sqlite3_bind_parameter_count(q) >= 2) bind_text(q, 2, d->doc ? d->doc : "{}");
+    if (sqlite3_bind_parameter_count(q) >= 3) sqlite3_bind_int(q, 3, d->available ? 1 : 0);
+    if (sqlite3_bind_parameter_count(q) >= 4) sqlite3_bind_int64(q, 4, now);
+    if (sqlite3_step(q) != SQLITE_DONE) rc = db_err(s->wdb, "catalogue write");
+    else j->found |= sqlite3_changes(s->wdb) > 0;
+  }
+  sqlite3_finalize(q);
+  return rc;
+}
+
 static int run_job(reco_store *s, store_job *j) {
   int rc = 0;
+  if (j->kind == JOB_CATALOG) return run_catalog(s, j);
   if (j->kind == JOB_INTERACTION) {
     for (size_t k = 0; !rc && k < j->n; k++) rc = run_insert(s, &j->recs[k], &j->ids[k], &j->dups[k]);
     return rc;
@@ -599,6 +654,71 @@ int store_check(reco_store *s, bool *ok) {
   int rc = rd_query(c, "PRAGMA integrity_check", &q);
   if (!rc) {
     *ok = sqlite3_step(q) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+/* ---- the catalogue (migration 2) ---- */
+
+static int catalog_job(reco_store *s, int table, int op, const store_doc *docs, size_t n, bool *found) {
+  if (n == 0) return 0;
+  store_job j = {.kind = JOB_CATALOG, .table = table, .op = op, .docs = docs, .n_docs = n};
+  int rc = submit(s, &j);
+  if (!rc && found) *found = j.found;
+  return rc;
+}
+
+int store_catalog_put(reco_store *s, int table, const store_doc *docs, size_t n) {
+  return catalog_job(s, table, 0, docs, n, NULL);
+}
+
+int store_item_set_available(reco_store *s, const char *id, bool available) {
+  store_doc d = {.id = id, .available = available};
+  return catalog_job(s, STORE_ITEMS, 1, &d, 1, NULL);
+}
+
+int store_catalog_delete(reco_store *s, int table, const char *id, bool *found) {
+  store_doc d = {.id = id};
+  return catalog_job(s, table, 2, &d, 1, found);
+}
+
+int store_catalog_get(reco_store *s, int table, const char *id, store_doc_fn fn, void *ctx, bool *found) {
+  *found = false;
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, table == STORE_USERS ? "SELECT id, doc, 1, updated_at FROM catalog_users WHERE id=?"
+                                            : "SELECT id, doc, available, updated_at FROM catalog_items WHERE id=?",
+                    &q);
+  if (!rc) {
+    sqlite3_bind_text(q, 1, id, -1, SQLITE_STATIC);
+    int st = sqlite3_step(q);
+    if (st == SQLITE_ROW) {
+      *found = true;
+      fn(ctx, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+         sqlite3_column_int(q, 2) != 0, sqlite3_column_int64(q, 3));
+    } else if (st != SQLITE_DONE) {
+      rc = db_err(c->db, "catalogue read");
+    }
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_items_scan(reco_store *s, bool unavailable_only, store_doc_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, unavailable_only ? "SELECT id, doc, available, updated_at FROM catalog_items WHERE available=0"
+                                        : "SELECT id, doc, available, updated_at FROM catalog_items",
+                    &q);
+  if (!rc) {
+    int st;
+    while ((st = sqlite3_step(q)) == SQLITE_ROW)
+      fn(ctx, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
+         sqlite3_column_int(q, 2) != 0, sqlite3_column_int64(q, 3));
+    if (st != SQLITE_DONE) rc = db_err(c->db, "catalogue scan");
     sqlite3_finalize(q);
   }
   pthread_mutex_unlock(&c->mu);

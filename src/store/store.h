@@ -74,4 +74,24 @@ int store_counts(reco_store *s, int64_t *total, int64_t *clicks, int64_t *purcha
 /* PRAGMA integrity_check == "ok" */
 int store_check(reco_store *s, bool *ok);
 
+/* ---- the catalogue: item and user metadata as JSON documents (schema migration 2) ----
+ * Writes go through the writer thread like interactions (durable when they return). */
+enum { STORE_ITEMS = 0, STORE_USERS = 1 };
+typedef struct store_doc {
+  const char *id;
+  const char *doc; /* a JSON object's text */
+  bool available;  /* items only */
+} store_doc;
+/* Upserts docs[0..n) into the table in one transaction: all of them or none. */
+int store_catalog_put(reco_store *s, int table, const store_doc *docs, size_t n);
+/* Sets an item's availability; an item without a row gets one with an empty document. */
+int store_item_set_available(reco_store *s, const char *id, bool available);
+/* Removes a row; *found says whether there was one. */
+int store_catalog_delete(reco_store *s, int table, const char *id, bool *found);
+typedef void (*store_doc_fn)(void *ctx, const char *id, const char *doc, bool available, int64_t updated_ms);
+/* One row by id (fn called once when found). */
+int store_catalog_get(reco_store *s, int table, const char *id, store_doc_fn fn, void *ctx, bool *found);
+/* Every item row (or only the unavailable ones). */
+int store_items_scan(reco_store *s, bool unavailable_only, store_doc_fn fn, void *ctx);
+
 #endif
