@@ -42,5 +42,11 @@ int cmd_tune(int argc, char **argv);
 int cmd_recommend(int argc, char **argv);
 int cmd_models(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+/* import.c: when MODEL_PATH has no model and the store holds interactions, trains the models
+ * from the store (and the catalogue at DEMO_DATA_PATH if one is there); *trained says whether
+ * it did. Returns an exit code. */
+struct srv_config;
+int serve_train_from_store(const struct srv_config *cfg, bool *trained);
 
 #endif

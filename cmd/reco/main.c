@@ -16,6 +16,7 @@ static const cli_command k_commands[] = {
     {"recommend", cmd_recommend, "top-N recommendations for a user from a saved model"},
     {"models", cmd_models, "list, inspect, activate and roll back model versions"},
     {"serve", cmd_serve, "serve recommendations over HTTP (trains a demo on first run)"},
+    {"import", cmd_import, "load a dataset's interactions into the interaction store"},
     {NULL, NULL, NULL},
 };
 

@@ -48,7 +48,11 @@ static void usage(FILE *f) {
           "RECOMMENDATION_LIMIT (10) API_KEYS PROTECTED_MODE (yes) MAX_CONNECTIONS (1024)\n"
           "CONNECTION_TIMEOUT (30 s) MAX_BODY_BYTES (1048576) SERVE_THREADS DEMO_DATA_PATH\n"
           "STORE_PATH (./data/reco.db, the SQLite store of interactions) STORE_QUEUE (65536)\n"
-          "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n");
+          "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n"
+          "MODEL_UPDATE_INTERVAL (600000 ms; 0 = off) MODEL_UPDATE_MIN_INTERACTIONS (1000; 0 = off)\n"
+          "RETRAIN_MAX_REGRESSION (0.02) RETRAIN_MAX_ROWS (5000000) ADMIN_API_KEYS (admin endpoints)\n"
+          "A store holding interactions and no model under MODEL_PATH: the models are trained from the\n"
+          "store (plus the catalogue at DEMO_DATA_PATH when one is there) instead of the demo.\n");
 }
 
 static bool has_active_model(const char *root) {
@@ -176,7 +180,9 @@ int cmd_serve(int argc, char **argv) {
     if (srv_config_set(&cfg, keys[k], vals[k], msg, sizeof msg)) return cli_usage_error("serve", "%s", msg);
 
   if (!has_active_model(cfg.model_path)) {
-    int rc = bootstrap(&cfg);
+    bool from_store = false; /* issue 7: a store holding interactions is trained on (import.c) */
+    int rc = serve_train_from_store(&cfg, &from_store);
+    if (!rc && !from_store) rc = bootstrap(&cfg);
     if (rc) return rc;
   }
   srv_snapshot *snap;
@@ -214,6 +220,12 @@ int cmd_serve(int argc, char **argv) {
   srv_clicks_at_start = n_clicks, srv_purchases_at_start = n_purchases;
   srv_started_at = (double)reco__wall_ms() / 1e3;
   srv_store = store;
+  if ((rc = srv_erased_load(store))) { /* issue 7: GDPR erasures survive restarts (h_privacy.c) */
+    srv_store = NULL;
+    store_close(store);
+    srv_snapshot_publish(NULL);
+    return cli_fail("serve: reading the erased users", rc);
+  }
   /* the users' recent histories, replayed from the store (each user keeps the newest) */
   double t_replay = reco__now();
   if ((rc = store_scan(store, replay_row, NULL))) {
@@ -245,6 +257,8 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "reco serve: %s\n", msg);
     return EXIT_FAIL;
   }
+  if ((rc = srv_retrain_start(&cfg))) /* issue 7: background retraining (retrain.c) */
+    fprintf(stderr, "reco serve: background retraining disabled: %s\n", reco_last_error());
   const char *show = strcmp(cfg.host, "0.0.0.0") && strcmp(cfg.host, "::") ? cfg.host : "127.0.0.1";
   printf("reco serve: %d models (", snap->n_models);
   for (int k = 0; k < snap->n_models; k++) printf("%s%s v%d", k ? ", " : "", snap->models[k].algo, snap->models[k].version);
@@ -279,6 +293,7 @@ int cmd_serve(int argc, char **argv) {
   }
   fprintf(stderr, "reco serve: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
   srv_stop(sv);
+  srv_retrain_stop(); /* issue 7: a running retrain stops at its next check */
   srv_store = NULL;
   store_close(store); /* commits whatever is still queued */
   srv_live_free();

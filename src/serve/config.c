@@ -30,6 +30,10 @@ void srv_config_defaults(srv_config *c) {
   snprintf(c->store_path, sizeof c->store_path, "./data/reco.db");
   c->store_queue = 65536;
   snprintf(c->exp_variants, sizeof c->exp_variants, "control,treatment");
+  c->update_interval_ms = 600000;
+  c->update_min_new = 1000;
+  c->max_regression = 0.02;
+  c->retrain_max_rows = 5000000;
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -67,7 +71,21 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("CONNECTION_TIMEOUT", conn_timeout_s, 1, 86400)
   INT_SETTING("MAX_BODY_BYTES", max_body, 64, 1L << 30)
   INT_SETTING("STORE_QUEUE", store_queue, 1, 1 << 24)
+  INT_SETTING("MODEL_UPDATE_INTERVAL", update_interval_ms, 0, 86400000L * 30)
+  INT_SETTING("MODEL_UPDATE_MIN_INTERACTIONS", update_min_new, 0, 1000000000L)
+  INT_SETTING("RETRAIN_MAX_ROWS", retrain_max_rows, 1000, 1000000000L)
 #undef INT_SETTING
+  if (!strcmp(key, "RETRAIN_MAX_REGRESSION")) {
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d >= 0 && d <= 1)) {
+      snprintf(msg, msg_len, "RETRAIN_MAX_REGRESSION: expected a number in [0, 1], got '%s'", v);
+      return RECO_EINVAL;
+    }
+    c->max_regression = d;
+    return 0;
+  }
+  if (!strcmp(key, "ADMIN_API_KEYS")) return copy_str(c->admin_keys, sizeof c->admin_keys, key, v, msg, msg_len);
   if (!strcmp(key, "HOST")) return copy_str(c->host, sizeof c->host, key, v, msg, msg_len);
   if (!strcmp(key, "MODEL_PATH")) return copy_str(c->model_path, sizeof c->model_path, key, v, msg, msg_len);
   if (!strcmp(key, "DEMO_DATA_PATH")) return copy_str(c->data_dir, sizeof c->data_dir, key, v, msg, msg_len);
@@ -99,7 +117,9 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
 static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PATH", "DEFAULT_ALGORITHM",
                                      "RECOMMENDATION_LIMIT", "SERVE_THREADS", "MAX_CONNECTIONS",
                                      "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "API_KEYS", "PROTECTED_MODE",
-                                     "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS"};
+                                     "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS",
+                                     "MODEL_UPDATE_INTERVAL", "MODEL_UPDATE_MIN_INTERACTIONS",
+                                     "RETRAIN_MAX_REGRESSION", "RETRAIN_MAX_ROWS", "ADMIN_API_KEYS"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

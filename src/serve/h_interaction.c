@@ -8,7 +8,8 @@
  * answer and update the in-memory state (live.c: the user's recent history and the counters).
  * A full write queue is a 503 with Retry-After: the record was not stored and the client
  * retries. A retry carrying the same idempotencyKey stores nothing and returns the first row's
- * id. modelUpdateQueued is false: no background retraining exists yet, and it is never claimed.
+ * id. modelUpdateQueued is true only when this interaction queued a background retrain
+ * (srv_retrain_note_interaction, retrain.c).
  *
  * Values: the rating when one is given, else the type's weight (view 1 < click 2 < cart 3 <
  * like 4 < purchase 5); dislike and skip are stored and counted but are not history.
@@ -141,10 +142,11 @@ int srv_h_interaction(srv_req *rq, srv_resp *rs) {
   }
   /* durable from here on: the real-time effects (a retry changes nothing) */
   if (!dup) srv_live_add(r.user, strlen(r.user), r.item, (float)r.value, r.type);
+  bool queued = !dup && srv_retrain_note_interaction(); /* issue 7 hook: counts toward a retrain (retrain.c) */
   srv_buf_printf(&rs->body,
                  "{\"status\":\"success\",\"result\":{\"recorded\":true,\"interactionId\":\"%lld\",\"duplicate\":%s,"
-                 "\"modelUpdateQueued\":false}}",
-                 (long long)id, dup ? "true" : "false");
+                 "\"modelUpdateQueued\":%s}}",
+                 (long long)id, dup ? "true" : "false", queued ? "true" : "false");
 out:
   free(ctx_text);
   srv_snapshot_release(s);

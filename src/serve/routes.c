@@ -18,6 +18,10 @@ static const srv_route k_routes[] = {
     {"GET", "/healthz", srv_h_healthz, "healthz"},
     {"GET", "/readyz", srv_h_readyz, "readyz"},
     {"GET", "/metrics", srv_h_metrics, "metrics"},
+    {"GET", "/api/v1/user/:userId/export", srv_h_user_export, "user_export"},
+    {"DELETE", "/api/v1/user/:userId", srv_h_user_erase, "user_erase"},
+    {"POST", "/api/v1/models/retrain", srv_h_retrain, "models_retrain"},
+    {"GET", "/api/v1/models/retrain", srv_h_retrain_status, "models_retrain_status"},
 };
 
 const char *srv_param(const srv_req *rq, const char *name) {

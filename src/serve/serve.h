@@ -13,6 +13,8 @@
  *   h_*.c         one handler file per resource
  *   live.c        the real-time state applied after an interaction's ack: each user's recent
  *                 history (bounded) and the click/purchase counters of /stats
+ *   retrain.c     background retraining from the catalogue + the store, guarded publish
+ *   h_privacy.c   GDPR export and erasure of a user, the erased-user set, admin checks
  */
 #ifndef RECO_SERVE_H
 #define RECO_SERVE_H
@@ -43,6 +45,12 @@ typedef struct srv_config {
   char store_path[1024];   /* STORE_PATH, the SQLite store of interactions, default ./data/reco.db */
   int store_queue;         /* STORE_QUEUE, pending durable writes before 503, default 65536 */
   char exp_variants[512];  /* EXPERIMENT_VARIANTS, "control,treatment" or "a:20,b:80" (weights) */
+  /* background retraining and privacy (retrain.c, h_privacy.c) */
+  long update_interval_ms; /* MODEL_UPDATE_INTERVAL, ms between timed retrains, default 600000, 0 = off */
+  long update_min_new;     /* MODEL_UPDATE_MIN_INTERACTIONS, retrain after N new acks, default 1000, 0 = off */
+  double max_regression;   /* RETRAIN_MAX_REGRESSION, publish when new >= old * (1 - this), default 0.02 */
+  long retrain_max_rows;   /* RETRAIN_MAX_ROWS, interactions a retrain reads at most, default 5000000 */
+  char admin_keys[1024];   /* ADMIN_API_KEYS, comma-separated keys of the admin endpoints */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -173,6 +181,7 @@ void srv_live_free(void);
 
 typedef struct srv_req {
   const srv_config *cfg;
+  const char *api_key; /* the request's API key (X-API-Key or Bearer), NULL when none was checked */
   const char *method, *path;
   const char *body;
   size_t body_len;
@@ -234,6 +243,50 @@ uint32_t srv_fnv1a32(const char *a, const char *b);
 /* EXPERIMENT_VARIANTS: "a,b" or "a:20,b:80" -> names and cumulative upper bounds in (0, 1];
  * returns the count, 0 when malformed. */
 int srv_variants_parse(const char *spec, char names[][64], double *upper, int max);
+
+/* ---- background retraining (retrain.c) ---- */
+/* Starts the low-priority retrain thread (after srv_store is set and a snapshot is published). */
+int srv_retrain_start(const srv_config *cfg);
+/* Asks a running retrain to stop at its next check and joins the thread. */
+void srv_retrain_stop(void);
+/* Called by /interaction after an acknowledged (new) interaction: counts it, and returns true
+ * only when this interaction made the count reach MODEL_UPDATE_MIN_INTERACTIONS and a retrain
+ * was handed to the thread (the response's modelUpdateQueued). */
+bool srv_retrain_note_interaction(void);
+/* Queues a retrain now (POST /api/v1/models/retrain); false when one is already queued or running. */
+bool srv_retrain_request(const char *why);
+/* The last retrain's status as a JSON object, and its Prometheus lines. */
+void srv_retrain_status_json(srv_buf *b);
+void srv_retrain_metrics(srv_buf *b);
+/* The training set: the catalogue's history at catalogue_path ("" = none; erased users left
+ * out) plus the newest rows of the store (skipping items a catalogue does not know and negative
+ * feedback), at most max_rows interactions in all. COO rows [0, n_store) come from the store, in
+ * commit order, with their store row ids in store_ids. Shared by retrain and the start-up
+ * training of cmd/reco/serve.c. */
+typedef struct srv_trainset {
+  reco_dataset *ds;
+  size_t n_store;
+  int64_t *store_ids;   /* n_store entries */
+  int64_t store_max_id; /* the newest store row read (0 = none): recorded in the models' metrics */
+} srv_trainset;
+int srv_trainset_build(const char *catalogue_path, struct reco_store *st, long max_rows, srv_trainset *out);
+void srv_trainset_free(srv_trainset *t);
+int srv_h_retrain(srv_req *rq, srv_resp *rs);
+int srv_h_retrain_status(srv_req *rq, srv_resp *rs);
+
+/* ---- privacy (h_privacy.c) ---- */
+/* Loads the erased users recorded in the store into memory (start-up). */
+int srv_erased_load(struct reco_store *st);
+/* True when user id was erased (DELETE /api/v1/user/:id): serving must ignore the catalogue's
+ * history and the trained rows of this id (treat them as cold); lock-free read. */
+bool srv_user_erased(const char *id, size_t len);
+/* True when the request may use an admin endpoint (ADMIN_API_KEYS; see h_privacy.c); else
+ * writes the 403 into rs. */
+bool srv_admin_ok(const srv_req *rq, srv_resp *rs, int *status);
+int srv_h_user_export(srv_req *rq, srv_resp *rs);
+int srv_h_user_erase(srv_req *rq, srv_resp *rs);
+/* Drops the user's in-memory history (live.c). */
+void srv_live_forget(const char *user, size_t user_len);
 
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;

@@ -172,7 +172,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!key && auth && !strncmp(auth, "Bearer ", 7)) key = auth + 7;
     if (!key_ok(sv->cfg.api_keys, key)) st = srv_error(&rs, MHD_HTTP_UNAUTHORIZED, "unauthenticated", NULL, "a valid API key is required (X-API-Key or Authorization: Bearer)");
-    else goto dispatch;
+    else {
+      rq.api_key = key; /* admin endpoints check it against ADMIN_API_KEYS (h_privacy.c) */
+      goto dispatch;
+    }
   } else {
   dispatch:
     if (route == -1) st = srv_error(&rs, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such endpoint: %s %s", method, url);

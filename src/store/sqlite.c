@@ -2,7 +2,8 @@
  * sqlite.c - the SQLite store: schema and migrations, the group-committing writer thread, and
  * pooled read connections.
  *
- * Invariants of the write path (a job is one interaction or one experiment assignment):
+ * Invariants of the write path (a job is one interaction, one experiment assignment, one GDPR
+ * erasure (run_erase) or one chunk of `reco import` (JOB_BULK, many rows in the job)):
  *
  *   1. A job is acknowledged (store_append / store_assign return 0) only after the COMMIT of
  *      the transaction that wrote it has returned SQLITE_OK with journal_mode=WAL and
@@ -46,19 +47,22 @@
 
 #define READ_CONNS 8
 
-enum { JOB_INTERACTION, JOB_ASSIGN };
+enum { JOB_INTERACTION, JOB_ASSIGN, JOB_ERASE, JOB_BULK };
 
 typedef struct store_job {
   int kind;
   const store_interaction *rec;
   const char *experiment, *user, *variant;
   double bucket;
+  const store_interaction *rows; /* JOB_BULK: n_rows records written in this job's transaction */
+  size_t n_rows;
   /* results */
   int rc;
   int64_t id;
   bool dup;
   char variant_out[128];
   double bucket_out;
+  int64_t n_erased_assignments; /* JOB_ERASE (the interactions erased are in id) */
   bool done;
   pthread_cond_t cv;
 } store_job;
@@ -91,6 +95,11 @@ static const char *const k_migrations[] = {
     "CREATE INDEX interactions_user ON interactions(user, id);"
     "CREATE TABLE experiment_assignments(experiment TEXT NOT NULL, user TEXT NOT NULL, variant TEXT NOT NULL,"
     " bucket REAL NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY(experiment, user)) WITHOUT ROWID;",
+    /* 2: GDPR erasure (src/serve/h_privacy.c). The erased ids are kept so that the catalogue's
+     * own history of a user stays ignored after a restart and by every later retrain. */
+    "CREATE TABLE erased_users(user TEXT PRIMARY KEY, erased_at INTEGER NOT NULL, interactions INTEGER NOT NULL,"
+    " assignments INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX experiment_assignments_user ON experiment_assignments(user);",
 };
 #define N_MIGRATIONS ((int)(sizeof k_migrations / sizeof *k_migrations))
 
@@ -141,6 +150,33 @@ static void bind_text(sqlite3_stmt *q, int k, const char *v) {
   else sqlite3_bind_null(q, k);
 }
 
+/* An erasure inside the current transaction: the user's interactions and assignments go, the
+ * erasure is recorded (a repeated erasure updates the record). Rare, so prepared per call. */
+static int run_erase(reco_store *s, store_job *j) {
+  static const char *const sql[3] = {
+      "DELETE FROM interactions WHERE user=?1",
+      "DELETE FROM experiment_assignments WHERE user=?1",
+      "INSERT OR REPLACE INTO erased_users(user, erased_at, interactions, assignments) VALUES(?1, ?2, ?3, ?4)"};
+  int64_t changed[2] = {0, 0};
+  for (int k = 0; k < 3; k++) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->wdb, sql[k], -1, &q, NULL) != SQLITE_OK) return db_err(s->wdb, "prepare erase");
+    bind_text(q, 1, j->user);
+    if (k == 2) {
+      sqlite3_bind_int64(q, 2, now_ms());
+      sqlite3_bind_int64(q, 3, changed[0]);
+      sqlite3_bind_int64(q, 4, changed[1]);
+    }
+    int st = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (st != SQLITE_DONE) return db_err(s->wdb, "erase");
+    if (k < 2) changed[k] = sqlite3_changes(s->wdb);
+  }
+  j->id = changed[0];
+  j->n_erased_assignments = changed[1];
+  return 0;
+}
+
 /* Invariants 6 and 7: one job's statements inside the current transaction. */
 static int run_job(reco_store *s, store_job *j) {
   int rc = 0;
@@ -173,6 +209,15 @@ static int run_job(reco_store *s, store_job *j) {
     j->id = sqlite3_column_int64(q, 0);
     j->dup = true;
     sqlite3_reset(q);
+    return 0;
+  }
+  if (j->kind == JOB_ERASE) return run_erase(s, j);
+  if (j->kind == JOB_BULK) {
+    for (size_t k = 0; k < j->n_rows; k++) {
+      store_job one = {.kind = JOB_INTERACTION, .rec = &j->rows[k]};
+      if ((rc = run_job(s, &one))) return rc;
+    }
+    j->id = (int64_t)j->n_rows;
     return 0;
   }
   sqlite3_stmt *q = s->asg_ins;
@@ -283,6 +328,25 @@ int store_assign(reco_store *s, const char *experiment, const char *user, const 
     if (bucket_out) *bucket_out = j.bucket_out;
   }
   return rc;
+}
+
+int store_erase_user(reco_store *s, const char *user, int64_t *n_interactions, int64_t *n_assignments) {
+  if (!user) return reco__seterr(RECO_EINVAL, "store: user is required");
+  store_job j = {.kind = JOB_ERASE, .user = user};
+  int rc = submit(s, &j);
+  if (!rc) {
+    if (n_interactions) *n_interactions = j.id;
+    if (n_assignments) *n_assignments = j.n_erased_assignments;
+  }
+  return rc;
+}
+
+int store_append_bulk(reco_store *s, const store_interaction *rows, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    if (!rows[k].user || !rows[k].item || !rows[k].type)
+      return reco__seterr(RECO_EINVAL, "store: row %zu: user, item and type are required", k);
+  store_job j = {.kind = JOB_BULK, .rows = rows, .n_rows = n};
+  return submit(s, &j);
 }
 
 static int open_conn(const char *path, int flags, sqlite3 **out) {
@@ -462,6 +526,107 @@ int store_check(reco_store *s, bool *ok) {
   int rc = rd_query(c, "PRAGMA integrity_check", &q);
   if (!rc) {
     *ok = sqlite3_step(q) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+/* ---- reads for privacy and retraining (src/serve/h_privacy.c, retrain.c) ---- */
+
+static void full_row(sqlite3_stmt *q, int first_col, store_row *r) {
+  int c = first_col;
+  memset(r, 0, sizeof *r);
+  r->id = sqlite3_column_int64(q, c++);
+  r->user = (const char *)sqlite3_column_text(q, c++);
+  r->item = (const char *)sqlite3_column_text(q, c++);
+  r->type = (const char *)sqlite3_column_text(q, c++);
+  r->has_value = sqlite3_column_type(q, c) != SQLITE_NULL;
+  r->value = r->has_value ? sqlite3_column_double(q, c) : 0.0;
+  c++;
+  r->ts_ms = sqlite3_column_int64(q, c++);
+  r->session = (const char *)sqlite3_column_text(q, c++);
+  r->has_position = sqlite3_column_type(q, c) != SQLITE_NULL;
+  r->position = r->has_position ? sqlite3_column_int64(q, c) : 0;
+  c++;
+  r->context_json = (const char *)sqlite3_column_text(q, c++);
+  r->idem_key = (const char *)sqlite3_column_text(q, c++);
+}
+
+#define FULL_COLS "id, user, item, type, value, ts, session, position, context, idempotency_key"
+
+/* Runs a prepared full-row query to the end, fn per row (stops early when fn returns false). */
+static int full_rows(read_conn *c, sqlite3_stmt *q, store_full_fn fn, void *ctx, const char *what) {
+  int st;
+  while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+    store_row r;
+    full_row(q, 0, &r);
+    if (!fn(ctx, &r)) {
+      st = SQLITE_DONE;
+      break;
+    }
+  }
+  return st == SQLITE_DONE ? 0 : db_err(c->db, what);
+}
+
+int store_user_rows(reco_store *s, const char *user, int64_t max, store_full_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT " FULL_COLS " FROM interactions WHERE user=? ORDER BY id LIMIT ?", &q);
+  if (!rc) {
+    sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, max);
+    rc = full_rows(c, q, fn, ctx, "user rows");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_scan_tail(reco_store *s, int64_t max_rows, store_full_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  /* row ids only grow (INTEGER PRIMARY KEY, never reused while the max row exists), so the
+   * newest max_rows rows lie within the last max_rows ids; erasures leave holes, so fewer */
+  int rc = rd_query(c,
+                    "SELECT " FULL_COLS " FROM interactions WHERE id > (SELECT coalesce(max(id), 0) FROM interactions) - ?"
+                    " ORDER BY id",
+                    &q);
+  if (!rc) {
+    sqlite3_bind_int64(q, 1, max_rows);
+    rc = full_rows(c, q, fn, ctx, "scan");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_user_assignments(reco_store *s, const char *user, store_assign_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT experiment, variant, bucket, ts FROM experiment_assignments WHERE user=? ORDER BY experiment", &q);
+  if (!rc) {
+    sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+    int st;
+    while ((st = sqlite3_step(q)) == SQLITE_ROW)
+      fn(ctx, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1), sqlite3_column_double(q, 2),
+         sqlite3_column_int64(q, 3));
+    if (st != SQLITE_DONE) rc = db_err(c->db, "assignments");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_erased_scan(reco_store *s, store_erased_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT user, erased_at FROM erased_users", &q);
+  if (!rc) {
+    int st;
+    while ((st = sqlite3_step(q)) == SQLITE_ROW)
+      fn(ctx, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
+    if (st != SQLITE_DONE) rc = db_err(c->db, "erased users");
     sqlite3_finalize(q);
   }
   pthread_mutex_unlock(&c->mu);
