@@ -112,17 +112,19 @@ int srv_erased_load(struct reco_store *st) {
 
 /* ---- admin ---- */
 
+/* Compares every listed key in full (no early exit), so the time taken does not reveal how much
+ * of a guess matched, as server.c's check of API_KEYS. */
 static bool key_listed(const char *list, const char *key) {
   size_t kl = strlen(key);
+  bool ok = false;
   for (const char *p = list; *p;) {
     size_t n = strcspn(p, ",");
-    const char *a = p, *e = p + n;
-    while (a < e && *a == ' ') a++;
-    while (e > a && e[-1] == ' ') e--;
-    if ((size_t)(e - a) == kl && kl && !memcmp(a, key, kl)) return true;
+    unsigned diff = (unsigned)(n ^ kl);
+    for (size_t j = 0; j < n; j++) diff |= (unsigned char)p[j] ^ (unsigned char)(j < kl ? key[j] : 0);
+    ok |= n > 0 && diff == 0;
     p += n + (p[n] == ',');
   }
-  return false;
+  return ok;
 }
 
 /* Without API_KEYS the whole API is open to whoever may connect (loopback in protected mode),
