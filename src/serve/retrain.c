@@ -30,7 +30,10 @@
  * EVAL_USERS users, which join the next run): no second fit, so a run costs one fit per algorithm.
  *
  * Requests never wait: the retrain holds a snapshot reference like any request and publishes a
- * new snapshot with one pointer swap (snapshot.c invariants).
+ * new snapshot with one pointer swap (snapshot.c invariants). It reads the store on a private
+ * connection (store_scan_tail) and takes locks that request threads also take (the snapshot
+ * swap, this file's status mutex) only for a few instructions, so an idle-priority thread
+ * preempted at the wrong moment cannot hold a request up for long.
  *
  * Memory bound: the catalogue (one private copy) + the training set of at most
  * RETRAIN_MAX_ROWS (+ catalogue) interactions, its training part (the same size again; ~45 bytes
@@ -542,7 +545,7 @@ static void run_once(const char *why) {
   srv_snapshot_release(s);
   holdout_free(&h);
   const char *decision = n_pub ? "published" : n_failed ? "failed" : "refused";
-  if (n_pub) {
+  if (n_pub && !atomic_load(&g.stop)) { /* stopping: the next start loads the registry anyway */
     /* the SIGHUP path: load beside the serving snapshot, check DEFAULT_ALGORITHM, swap */
     srv_snapshot *next = NULL;
     char msg[512] = "";

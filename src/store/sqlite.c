@@ -85,6 +85,7 @@ struct reco_store {
   read_conn rd[READ_CONNS];
   atomic_uint next_rd;
   atomic_llong n_commits, n_jobs; /* transactions committed by the writer, jobs in them */
+  char *path; /* for the private connection of a long scan (store_scan_tail) */
 };
 
 /* Migration k moves the schema from version k to k + 1; each runs in one transaction. */
@@ -371,6 +372,12 @@ int store_open(const char *path, size_t queue_cap, reco_store **out) {
     return reco__seterr(RECO_ENOMEM, "store: out of memory");
   }
   s->cap = queue_cap;
+  if (!(s->path = strdup(path))) {
+    free(s->ring);
+    free(s->batch);
+    free(s);
+    return reco__seterr(RECO_ENOMEM, "store: out of memory");
+  }
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->wake, NULL);
   for (int k = 0; k < READ_CONNS; k++) pthread_mutex_init(&s->rd[k].mu, NULL);
@@ -423,6 +430,7 @@ void store_close(reco_store *s) {
   pthread_cond_destroy(&s->wake);
   free(s->ring);
   free(s->batch);
+  free(s->path);
   free(s);
 }
 
@@ -584,7 +592,11 @@ int store_user_rows(reco_store *s, const char *user, int64_t max, store_full_fn 
 }
 
 int store_scan_tail(reco_store *s, int64_t max_rows, store_full_fn fn, void *ctx) {
-  read_conn *c = rd_get(s);
+  /* a private connection: the scan is long and runs at idle priority (the retrain thread), so
+   * holding one of the pooled connections would make requests queue behind it */
+  read_conn own = {0}, *c = &own;
+  int orc = open_conn(s->path, SQLITE_OPEN_READONLY, &own.db);
+  if (orc) return orc;
   sqlite3_stmt *q;
   /* row ids only grow (INTEGER PRIMARY KEY, never reused while the max row exists), so the
    * newest max_rows rows lie within the last max_rows ids; erasures leave holes, so fewer */
@@ -597,7 +609,7 @@ int store_scan_tail(reco_store *s, int64_t max_rows, store_full_fn fn, void *ctx
     rc = full_rows(c, q, fn, ctx, "scan");
     sqlite3_finalize(q);
   }
-  pthread_mutex_unlock(&c->mu);
+  sqlite3_close(own.db);
   return rc;
 }
 
