@@ -226,7 +226,7 @@ int serve_train_from_store(const srv_config *cfg, bool *trained) {
   for (size_t k = 0; k < RECO_ARRAY_LEN(algos) && !rc; k++) {
     if (!strcmp(algos[k], "content") && !ds->meta) continue; /* no item metadata to learn from */
     reco_model *m;
-    char metrics[512] = "";
+    char metrics[400] = ""; /* + store_max_id within the model's 512 */
     double t = reco__now();
     if ((rc = reco__model_new(algos[k], &m))) break;
     m->seed = 42;

@@ -548,7 +548,7 @@ static void run_once(const char *why) {
   if (n_pub && !atomic_load(&g.stop)) { /* stopping: the next start loads the registry anyway */
     /* the SIGHUP path: load beside the serving snapshot, check DEFAULT_ALGORITHM, swap */
     srv_snapshot *next = NULL;
-    char msg[512] = "";
+    char msg[200] = "";
     rc = srv_snapshot_load(g.cfg.model_path, &next);
     if (!rc && srv_snapshot_pick(next, g.cfg.default_algo, msg, sizeof msg) < 0) {
       srv_snapshot_release(next);

@@ -33,7 +33,7 @@ start() { # extra environment assignments
   done
   fail "no free port found"
 }
-stop() { kill "$SPID"; wait "$SPID"; SPID=; }
+stop() { kill "$SPID"; wait "$SPID" || fail "server exit status $? (sanitizer report?)"; SPID=; }
 post() { curl -s -X POST -H 'Content-Type: application/json' "${@:3}" --data "$2" "$BASE$1"; }
 field() { grep -oE "\"$1\":(\"[^\"]*\"|[-0-9.e+]+|true|false|null)" <<<"$2" | head -1 | cut -d: -f2- | tr -d '"'; }
 
@@ -117,4 +117,5 @@ code=$(curl -s -o "$W/r" -w '%{http_code}' -X DELETE -H 'X-API-Key: admin1' "$BA
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-API-Key: client1' "$BASE/api/v1/user/user_9/export")
 [ "$code" = 200 ] || fail "export with a client key: $code"
 ok "admin endpoints: 403 with a client key, 200 with an ADMIN_API_KEYS key"
+stop
 echo "PASS"

@@ -129,4 +129,7 @@ done
 [ "$(field runs "$status")" -ge 2 ] || fail "the manual retrain did not finish: $status"
 grep -q '"trigger":"manual"' <<<"$status" || fail "manual trigger not recorded: $status"
 ok "POST /api/v1/models/retrain: 202, then 409 while pending; it ran ($(field decision "$status"))"
+kill "$SPID"
+wait "$SPID" || fail "server exit status $? (sanitizer report?)"
+SPID=
 echo "PASS"
