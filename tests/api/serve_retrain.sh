@@ -6,6 +6,8 @@
 # published and served, or refused with both NDCG numbers), the request loop sees no failed
 # request, the status is in GET /api/v1/models/retrain, /api/v1/models and /metrics, and
 # POST /api/v1/models/retrain queues one (202) and refuses a second while it is pending (409).
+# Then the timer alone (MODEL_UPDATE_INTERVAL, count trigger off): no run while idle, one after
+# an interaction.
 # Usage: serve_retrain.sh RECO_BINARY. Needs curl (skips with 77 without it); no python.
 set -u
 . "$(dirname "$0")/common.bash"
@@ -18,8 +20,8 @@ start() {
   for tries in 1 2 3 4 5; do
     PORT=$((20000 + RANDOM % 40000))
     port_free "$PORT" || continue
-    (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 MODEL_UPDATE_MIN_INTERACTIONS=60 \
-      MODEL_UPDATE_INTERVAL=0 "$RECO" serve >>"$W/server.log" 2>&1) &
+    (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 MODEL_UPDATE_MIN_INTERACTIONS=${MIN:-60} \
+      MODEL_UPDATE_INTERVAL=${INTERVAL:-0} "$RECO" serve >>"$W/server.log" 2>&1) &
     SPID=$!
     BASE="http://127.0.0.1:$PORT"
     local i
@@ -129,6 +131,24 @@ done
 [ "$(field runs "$status")" -ge 2 ] || fail "the manual retrain did not finish: $status"
 grep -q '"trigger":"manual"' <<<"$status" || fail "manual trigger not recorded: $status"
 ok "POST /api/v1/models/retrain: 202, then 409 while pending; it ran ($(field decision "$status"))"
+kill "$SPID"
+wait "$SPID" || fail "server exit status $? (sanitizer report?)"
+SPID=
+
+# the timer: MODEL_UPDATE_INTERVAL=1500 with the count trigger off runs nothing while idle, and
+# one retrain ("interval") after an interaction arrives
+MIN=0 INTERVAL=1500 start
+sleep 4
+[ "$(field runs "$(curl -s "$BASE/api/v1/models/retrain")")" = 0 ] || fail "a timed retrain ran with no new interaction"
+r=$(post /api/v1/interaction '{"userId":"user_5","itemId":"item_5","interactionType":"click"}')
+grep -q '"modelUpdateQueued":false' <<<"$r" || fail "count trigger is off, yet: $r"
+for i in $(seq 1 600); do
+  status=$(curl -s "$BASE/api/v1/models/retrain")
+  [ "$(field runs "$status")" -ge 1 ] 2>/dev/null && break
+  sleep 0.5
+done
+grep -q '"trigger":"interval"' <<<"$status" || fail "no timed retrain after an interaction: $status"
+ok "MODEL_UPDATE_INTERVAL: idle periods skipped, a timed retrain after new data ($(field decision "$status"))"
 kill "$SPID"
 wait "$SPID" || fail "server exit status $? (sanitizer report?)"
 SPID=
