@@ -67,5 +67,11 @@ int cli_rank_option(cli_rank *o, int c, const char *arg);
 int cli_rank_run(const cli_rank *o);
 int cmd_models(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+/* import.c: when MODEL_PATH has no model and the store holds interactions, trains the models
+ * from the store (and the catalogue at DEMO_DATA_PATH if one is there); *trained says whether
+ * it did. Returns an exit code. */
+struct srv_config;
+int serve_train_from_store(const struct srv_config *cfg, bool *trained);
 
 #endif

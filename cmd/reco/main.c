@@ -17,6 +17,7 @@ static const cli_command k_commands[] = {
     {"similar", cmd_similar, "items similar to an item, through the recommend pipeline"},
     {"models", cmd_models, "list, inspect, activate and roll back model versions"},
     {"serve", cmd_serve, "serve recommendations over HTTP (trains a demo on first run)"},
+    {"import", cmd_import, "load a dataset's interactions into the interaction store"},
     {NULL, NULL, NULL},
 };
 

@@ -55,7 +55,11 @@ static void usage(FILE *f) {
           "(100000 entries) L1_CACHE_BYTES (64 MiB) REDIS_URL (redis://host:port/db; empty = L1 only)\n"
           "REDIS_TIMEOUT_MS (5) RATE_LIMIT_MAX (1000; 0 = off) RATE_LIMIT_WINDOW (60000 ms)\n"
           "RATE_LIMIT_RECOMMEND_MAX RATE_LIMIT_INTERACTION_MAX (-1 = RATE_LIMIT_MAX) RATE_LIMIT_LOOPBACK\n"
-          "(no: loopback clients without a key are not limited) RATE_LIMIT_CLIENTS (65536)\n");
+          "(no: loopback clients without a key are not limited) RATE_LIMIT_CLIENTS (65536)\n"
+          "MODEL_UPDATE_INTERVAL (600000 ms; 0 = off) MODEL_UPDATE_MIN_INTERACTIONS (1000; 0 = off)\n"
+          "RETRAIN_MAX_REGRESSION (0.02) RETRAIN_MAX_ROWS (5000000)\n"
+          "A store holding interactions and no model under MODEL_PATH: the models are trained from the\n"
+          "store (plus the catalogue at DEMO_DATA_PATH when one is there) instead of the demo.\n");
 }
 
 static bool has_active_model(const char *root) {
@@ -190,7 +194,9 @@ int cmd_serve(int argc, char **argv) {
     if (srv_config_set(&cfg, keys[k], vals[k], msg, sizeof msg)) return cli_usage_error("serve", "%s", msg);
 
   if (!has_active_model(cfg.model_path)) {
-    int rc = bootstrap(&cfg);
+    bool from_store = false; /* issue 7: a store holding interactions is trained on (import.c) */
+    int rc = serve_train_from_store(&cfg, &from_store);
+    if (!rc && !from_store) rc = bootstrap(&cfg);
     if (rc) return rc;
   }
   srv_snapshot *snap;
@@ -228,6 +234,12 @@ int cmd_serve(int argc, char **argv) {
   srv_clicks_at_start = n_clicks, srv_purchases_at_start = n_purchases;
   srv_started_at = (double)reco__wall_ms() / 1e3;
   srv_store = store;
+  if ((rc = srv_erased_load(store))) { /* issue 7: GDPR erasures survive restarts (h_privacy.c) */
+    srv_store = NULL;
+    store_close(store);
+    srv_snapshot_publish(NULL);
+    return cli_fail("serve: reading the erased users", rc);
+  }
   /* the users' recent histories, replayed from the store (each user keeps the newest) */
   double t_replay = reco__now();
   if ((rc = store_scan(store, replay_row, NULL))) {
@@ -282,6 +294,8 @@ int cmd_serve(int argc, char **argv) {
     fprintf(stderr, "reco serve: %s\n", msg);
     return EXIT_FAIL;
   }
+  if ((rc = srv_retrain_start(&cfg))) /* issue 7: background retraining (retrain.c) */
+    fprintf(stderr, "reco serve: background retraining disabled: %s\n", reco_last_error());
   const char *show = strcmp(cfg.host, "0.0.0.0") && strcmp(cfg.host, "::") ? cfg.host : "127.0.0.1";
   snap = srv_snapshot_acquire(); /* held while printed: an HTTP model swap may replace it (issue 6) */
   printf("reco serve: %d models (", snap->n_models);
@@ -324,6 +338,7 @@ int cmd_serve(int argc, char **argv) {
   srv_stop(sv);
   srv_ratelimit_shutdown();
   srv_cache_shutdown();
+  srv_retrain_stop(); /* issue 7: a running retrain stops at its next check */
   srv_store = NULL;
   int64_t n_commits = 0, n_records = 0;
   store_commit_stats(store, &n_commits, &n_records);

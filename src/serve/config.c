@@ -46,6 +46,10 @@ void srv_config_defaults(srv_config *c) {
   c->rl_recommend_max = -1;
   c->rl_interaction_max = -1;
   c->rl_clients = 65536;
+  c->update_interval_ms = 600000;
+  c->update_min_new = 1000;
+  c->max_regression = 0.02;
+  c->retrain_max_rows = 5000000;
 }
 
 /* yes/true/1 or no/false/0 */
@@ -104,7 +108,20 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("RATE_LIMIT_RECOMMEND_MAX", rl_recommend_max, -1, 1000000000)
   INT_SETTING("RATE_LIMIT_INTERACTION_MAX", rl_interaction_max, -1, 1000000000)
   INT_SETTING("RATE_LIMIT_CLIENTS", rl_clients, 16, 1L << 26)
+  INT_SETTING("MODEL_UPDATE_INTERVAL", update_interval_ms, 0, 86400000L * 30)
+  INT_SETTING("MODEL_UPDATE_MIN_INTERACTIONS", update_min_new, 0, 1000000000L)
+  INT_SETTING("RETRAIN_MAX_ROWS", retrain_max_rows, 1000, 1000000000L)
 #undef INT_SETTING
+  if (!strcmp(key, "RETRAIN_MAX_REGRESSION")) {
+    char *end;
+    double d = strtod(v, &end);
+    if (!*v || *end || !(d >= 0 && d <= 1)) {
+      snprintf(msg, msg_len, "RETRAIN_MAX_REGRESSION: expected a number in [0, 1], got '%s'", v);
+      return RECO_EINVAL;
+    }
+    c->max_regression = d;
+    return 0;
+  }
   if (!strcmp(key, "HOST")) return copy_str(c->host, sizeof c->host, key, v, msg, msg_len);
   if (!strcmp(key, "MODEL_PATH")) return copy_str(c->model_path, sizeof c->model_path, key, v, msg, msg_len);
   if (!strcmp(key, "DEMO_DATA_PATH")) return copy_str(c->data_dir, sizeof c->data_dir, key, v, msg, msg_len);
@@ -181,7 +198,9 @@ static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PA
                                      "CACHE_ENABLED", "CACHE_TTL", "L1_CACHE_SIZE", "L1_CACHE_BYTES", "REDIS_URL",
                                      "REDIS_TIMEOUT_MS", "RATE_LIMIT_MAX", "RATE_LIMIT_WINDOW",
                                      "RATE_LIMIT_RECOMMEND_MAX", "RATE_LIMIT_INTERACTION_MAX", "RATE_LIMIT_LOOPBACK",
-                                     "RATE_LIMIT_CLIENTS"};
+                                     "RATE_LIMIT_CLIENTS",
+                                     "MODEL_UPDATE_INTERVAL", "MODEL_UPDATE_MIN_INTERACTIONS",
+                                     "RETRAIN_MAX_REGRESSION", "RETRAIN_MAX_ROWS"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

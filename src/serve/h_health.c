@@ -24,6 +24,7 @@ int srv_h_metrics(srv_req *rq, srv_resp *rs) {
   (void)rq;
   srv_buf *b = &rs->body;
   srv_metrics_render(b);
+  srv_retrain_metrics(b); /* issue 7 hook: background retrain counters (retrain.c) */
   srv_snapshot *s = srv_snapshot_acquire();
   srv_buf_puts(b, "# HELP reco_ready Whether a model snapshot is loaded.\n# TYPE reco_ready gauge\n");
   srv_buf_printf(b, "reco_ready %d\n", s ? 1 : 0);

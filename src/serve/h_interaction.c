@@ -12,8 +12,9 @@
  * writes the ack, so a client that has its ack also sees its interaction in its next
  * recommendation. A full write queue is a 503 with Retry-After: nothing was stored and the
  * client retries. A retry carrying the same idempotencyKey stores nothing and returns the first
- * row's id. modelUpdateQueued is false: no background retraining exists yet, and it is never
- * claimed.
+ * row's id. modelUpdateQueued is true only when one of the records made the count of new
+ * interactions reach MODEL_UPDATE_MIN_INTERACTIONS and a background retrain was queued
+ * (srv_retrain_note_interaction, retrain.c).
  *
  * Values: the rating when one is given, else the type's weight (view 1 < click 2 < cart 3 <
  * like 4 < purchase 5); dislike and skip are stored and counted but are not history.
@@ -64,6 +65,7 @@ typedef struct ix_job {
   int64_t *ids;
   bool *dups;
   int rc; /* the store's outcome, set by on_commit before the resume */
+  bool queued; /* a record of this job queued a background retrain (modelUpdateQueued) */
   srv_pending *p;
 } ix_job;
 
@@ -204,6 +206,7 @@ static int ix_finish(void *ctx, srv_resp *rs) {
       if (!x->dups[k]) {
         srv_live_add(x->recs[k].user, strlen(x->recs[k].user), x->recs[k].item, (float)x->recs[k].value, x->recs[k].type);
         srv_cache_invalidate_user(x->recs[k].user, strlen(x->recs[k].user)); /* [cache hook] cache.c */
+        x->queued |= srv_retrain_note_interaction(); /* counts toward a background retrain (retrain.c) */
       }
     /* ---- end of the real-time effects ---- */
   }
@@ -219,8 +222,8 @@ static int ix_finish(void *ctx, srv_resp *rs) {
     } else if (!x->batch) {
       srv_buf_printf(&rs->body,
                      "{\"status\":\"success\",\"result\":{\"recorded\":true,\"interactionId\":\"%lld\",\"duplicate\":%s,"
-                     "\"modelUpdateQueued\":false}}",
-                     (long long)x->ids[0], x->dups[0] ? "true" : "false");
+                     "\"modelUpdateQueued\":%s}}",
+                     (long long)x->ids[0], x->dups[0] ? "true" : "false", x->queued ? "true" : "false");
     } else {
       size_t n_dup = 0;
       srv_buf_printf(&rs->body, "{\"status\":\"success\",\"result\":{\"recorded\":true,\"count\":%zu,\"interactionIds\":[", x->n);
@@ -228,7 +231,7 @@ static int ix_finish(void *ctx, srv_resp *rs) {
         srv_buf_printf(&rs->body, "%s\"%lld\"", k ? "," : "", (long long)x->ids[k]);
         n_dup += x->dups[k];
       }
-      srv_buf_printf(&rs->body, "],\"duplicates\":%zu,\"modelUpdateQueued\":false}}", n_dup);
+      srv_buf_printf(&rs->body, "],\"duplicates\":%zu,\"modelUpdateQueued\":%s}}", n_dup, x->queued ? "true" : "false");
     }
   }
   ix_free(x);

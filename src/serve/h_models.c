@@ -32,6 +32,8 @@ int srv_h_models(srv_req *rq, srv_resp *rs) {
   srv_buf_jstr(b, s->catalogue_path[0] ? s->catalogue_path : NULL);
   srv_buf_puts(b, ",\"loadedAt\":");
   srv_buf_jint(b, s->loaded_at_ms);
+  srv_buf_puts(b, ",\"retrain\":"); /* issue 7 hook: the background retrain's last status (retrain.c) */
+  srv_retrain_status_json(b);
   srv_buf_puts(b, "}");
   srv_snapshot_release(s);
   return 200;

@@ -175,9 +175,11 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
   }
   /* ---- end of cache hook 1/2 ---- */
 
-  /* the user: catalogue history, and the model's own index when it knows them */
+  /* the user: catalogue history, and the model's own index when it knows them; an erased user
+   * (DELETE /api/v1/user/:id, h_privacy.c) is neither: only what they did since counts */
   size_t ul = u->n;
-  int32_t cu = s->cat ? reco__idmap_get(s->cat->users, a.user, ul) : -1;
+  bool erased = srv_user_erased(a.user, ul);
+  int32_t cu = s->cat && !erased ? reco__idmap_get(s->cat->users, a.user, ul) : -1;
   if (s->cat && cu >= s->cat->n_users) cu = -1;
   size_t n_raw = cu >= 0 ? (size_t)(s->cat->uptr[cu + 1] - s->cat->uptr[cu]) : 0;
   /* interactions acknowledged since start-up (after the catalogue's history) */
@@ -185,7 +187,9 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
   srv_live_history(a.user, ul, on_live, &lh);
   const srv_model *sm = &s->models[mk];
   int32_t mu = -1;
-  if (sm->m->user_ids) {
+  if (erased) {
+    mu = -1;
+  } else if (sm->m->user_ids) {
     mu = reco__idmap_get(sm->m->user_ids, a.user, ul);
   } else {
     mu = cu;

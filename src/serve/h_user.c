@@ -14,7 +14,9 @@
  *                      row when the model knows the user, else folded in from the history above
  *                      (the same solve /recommend scores with); [] when no factor model is loaded
  *   firstSeen/lastSeen the stored timestamps (ms), null when only the catalogue knows the user
- * A user neither stored nor in the catalogue is a 404 on userId.
+ * A user neither stored nor in the catalogue is a 404 on userId. An erased user (h_privacy.c) is
+ * shown from the interactions stored since the erasure only (0 right after it), with no
+ * catalogue history and no trained factor row.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -76,10 +78,12 @@ int srv_h_profile(srv_req *rq, srv_resp *rs) {
     st = srv_error(rs, 500, "internal", NULL, "reading the store failed: %s", reco_last_error());
     goto out;
   }
-  int32_t cu = s->cat ? reco__idmap_get(s->cat->users, user, ul) : -1;
+  /* issue 7 hook: an erased user's catalogue history and trained rows are ignored (h_privacy.c) */
+  bool erased = srv_user_erased(user, ul);
+  int32_t cu = s->cat && !erased ? reco__idmap_get(s->cat->users, user, ul) : -1;
   if (s->cat && cu >= s->cat->n_users) cu = -1;
   int64_t n_cat = cu >= 0 ? s->cat->uptr[cu + 1] - s->cat->uptr[cu] : 0;
-  if (sum.n == 0 && n_cat == 0) {
+  if (sum.n == 0 && n_cat == 0 && !erased) {
     st = srv_error(rs, 404, "not_found", "userId", "user '%s' has no interactions", user);
     goto out;
   }
@@ -139,7 +143,7 @@ int srv_h_profile(srv_req *rq, srv_resp *rs) {
   const srv_model *fm = factor_model(s);
   if (fm) {
     int32_t mu = fm->m->user_ids ? reco__idmap_get(fm->m->user_ids, user, ul) : cu;
-    if (mu >= fm->m->n_users) mu = -1;
+    if (mu >= fm->m->n_users || erased) mu = -1;
     size_t cap = (size_t)(p->n + n_cat) + 1, nh = 0;
     hist = malloc(cap * sizeof *hist);
     hval = malloc(cap * sizeof *hval);

@@ -121,3 +121,20 @@ void srv_live_free(void) {
   }
   atomic_store(&g_n_users, 0);
 }
+
+/* GDPR erasure (h_privacy.c): the user's ring goes at once; the counters keep their totals
+ * (they hold no user data). */
+void srv_live_forget(const char *user, size_t len) {
+  uint64_t h = hash_id(user, len);
+  stripe *st = &g_stripes[h % STRIPES];
+  pthread_mutex_lock(&st->mu);
+  live_user **p = find(st, h, user, len), *u = *p;
+  if (u) {
+    *p = u->next;
+    for (int k = 0; k < SRV_LIVE_HIST; k++) free(u->items[k]);
+    free(u->id);
+    free(u);
+    atomic_fetch_sub(&g_n_users, 1);
+  }
+  pthread_mutex_unlock(&st->mu);
+}

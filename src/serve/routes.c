@@ -34,6 +34,11 @@ static const srv_route k_routes[] = {
     {"PUT", "/api/v1/users/:userId", srv_h_user_put, "user_put", SRV_ROLE_ADMIN},
     {"GET", "/api/v1/users/:userId", srv_h_user_get, "user_get"},
     {"DELETE", "/api/v1/users/:userId", srv_h_user_delete, "user_delete", SRV_ROLE_ADMIN},
+    /* issue 7: privacy and retraining (admin: erasure, export and retrain are not client traffic) */
+    {"GET", "/api/v1/user/:userId/export", srv_h_user_export, "user_export", SRV_ROLE_ADMIN},
+    {"DELETE", "/api/v1/user/:userId", srv_h_user_erase, "user_erase", SRV_ROLE_ADMIN},
+    {"POST", "/api/v1/models/retrain", srv_h_retrain, "models_retrain", SRV_ROLE_ADMIN},
+    {"GET", "/api/v1/models/retrain", srv_h_retrain_status, "models_retrain_status"},
 };
 
 const char *srv_param(const srv_req *rq, const char *name) {

@@ -21,6 +21,8 @@
  *                 stored metadata applied to new snapshots, the parsed catalogue they share
  *   h_admin.c     the model registry over HTTP (versions, activate, rollback)
  *   h_catalog.c   items and users metadata over HTTP (upsert, get, delete, bulk import)
+ *   retrain.c     background retraining from the catalogue + the store, guarded publish
+ *   h_privacy.c   GDPR export and erasure of a user, the erased-user set, admin checks
  */
 #ifndef RECO_SERVE_H
 #define RECO_SERVE_H
@@ -69,6 +71,11 @@ typedef struct srv_config {
   int rl_interaction_max;  /* RATE_LIMIT_INTERACTION_MAX, /interaction's own; -1 = RATE_LIMIT_MAX */
   bool rl_loopback;        /* RATE_LIMIT_LOOPBACK: limit loopback clients without a key too, default no */
   long rl_clients;         /* RATE_LIMIT_CLIENTS, buckets kept (idle ones evicted first), default 65536 */
+  /* background retraining and privacy (retrain.c, h_privacy.c) */
+  long update_interval_ms; /* MODEL_UPDATE_INTERVAL, ms between timed retrains, default 600000, 0 = off */
+  long update_min_new;     /* MODEL_UPDATE_MIN_INTERACTIONS, retrain after N new acks, default 1000, 0 = off */
+  double max_regression;   /* RETRAIN_MAX_REGRESSION, publish when new >= old * (1 - this), default 0.02 */
+  long retrain_max_rows;   /* RETRAIN_MAX_ROWS, interactions a retrain reads at most, default 5000000 */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -358,6 +365,46 @@ void srv_resume(srv_pending *p);
  * (1 KiB): longer messages are cut. */
 extern void (*srv_log_out)(const char *line, size_t len);
 void srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* ---- background retraining (retrain.c) ---- */
+/* Starts the low-priority retrain thread (after srv_store is set and a snapshot is published). */
+int srv_retrain_start(const srv_config *cfg);
+/* Asks a running retrain to stop at its next check and joins the thread. */
+void srv_retrain_stop(void);
+/* Called by /interaction after an acknowledged (new) interaction: counts it, and returns true
+ * only when this interaction made the count reach MODEL_UPDATE_MIN_INTERACTIONS and a retrain
+ * was handed to the thread (the response's modelUpdateQueued). */
+bool srv_retrain_note_interaction(void);
+/* Queues a retrain now (POST /api/v1/models/retrain); false when one is already queued or running. */
+bool srv_retrain_request(const char *why);
+/* The last retrain's status as a JSON object, and its Prometheus lines. */
+void srv_retrain_status_json(srv_buf *b);
+void srv_retrain_metrics(srv_buf *b);
+/* The training set: the catalogue's history at catalogue_path ("" = none; erased users left
+ * out) plus the newest rows of the store (skipping items a catalogue does not know and negative
+ * feedback), at most max_rows interactions in all. COO rows [0, n_store) come from the store, in
+ * commit order, with their store row ids in store_ids. Shared by retrain and the start-up
+ * training of cmd/reco/serve.c. */
+typedef struct srv_trainset {
+  reco_dataset *ds;
+  size_t n_store;
+  int64_t *store_ids;   /* n_store entries */
+  int64_t store_max_id; /* the newest store row read (0 = none): recorded in the models' metrics */
+} srv_trainset;
+int srv_trainset_build(const char *catalogue_path, struct reco_store *st, long max_rows, srv_trainset *out);
+void srv_trainset_free(srv_trainset *t);
+int srv_h_retrain(srv_req *rq, srv_resp *rs);
+int srv_h_retrain_status(srv_req *rq, srv_resp *rs);
+
+/* ---- privacy (h_privacy.c) ---- */
+/* Loads the erased users recorded in the store into memory (start-up). */
+int srv_erased_load(struct reco_store *st);
+/* True when user id was erased (DELETE /api/v1/user/:id): serving must ignore the catalogue's
+ * history and the trained rows of this id (treat them as cold); lock-free read. */
+bool srv_user_erased(const char *id, size_t len);
+int srv_h_user_export(srv_req *rq, srv_resp *rs);
+int srv_h_user_erase(srv_req *rq, srv_resp *rs);
+/* Drops the user's in-memory history (live.c). */
+void srv_live_forget(const char *user, size_t user_len);
 
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;

@@ -2,7 +2,8 @@
  * sqlite.c - the SQLite store: schema and migrations, the group-committing writer thread, and
  * pooled read connections.
  *
- * Invariants of the write path (a job is one interaction or one experiment assignment):
+ * Invariants of the write path (a job is one interaction, one experiment assignment, one GDPR
+ * erasure (run_erase) or one chunk of `reco import` (JOB_BULK, many rows in the job)):
  *
  *   1. A job is acknowledged (store_append / store_assign return 0) only after the COMMIT of
  *      the transaction that wrote it has returned SQLITE_OK with journal_mode=WAL and
@@ -69,7 +70,7 @@
 #define CKPT_PAGES 4000        /* WAL pages (of 4 KiB) that wake the checkpointer: about 16 MB */
 #define CKPT_HARD_PAGES 262144 /* the writer checkpoints itself beyond this: about 1 GB */
 
-enum { JOB_INTERACTION, JOB_ASSIGN, JOB_CATALOG };
+enum { JOB_INTERACTION, JOB_ASSIGN, JOB_CATALOG, JOB_ERASE, JOB_BULK };
 
 typedef struct store_job {
   int kind;
@@ -85,9 +86,13 @@ typedef struct store_job {
   size_t n_docs;
   int table;   /* STORE_ITEMS or STORE_USERS */
   int op;      /* CAT_PUT, CAT_AVAIL, CAT_DELETE */
+  const store_interaction *rows; /* JOB_BULK: n_rows records written in this job's transaction */
+  size_t n_rows;
   /* results */
   int rc;
   bool found; /* JOB_CATALOG with CAT_AVAIL / CAT_DELETE: the row existed */
+  int64_t id; /* JOB_ERASE: interactions erased; JOB_BULK: rows written */
+  int64_t n_erased_assignments; /* JOB_ERASE */
   char variant_out[128];
   double bucket_out;
   bool done;
@@ -119,6 +124,7 @@ struct reco_store {
   pthread_mutex_t ckpt_mu;
   pthread_cond_t ckpt_wake;
   bool ckpt_due, ckpt_stop;
+  char *path; /* for the private connection of a long scan (store_scan_tail) */
 };
 
 /* Migration 2 (issue 6, the catalogue): item and user metadata as JSON documents. Written with
@@ -131,6 +137,14 @@ static const char k_catalog_sql[] =
     "CREATE TABLE IF NOT EXISTS catalog_users(id TEXT PRIMARY KEY, doc TEXT NOT NULL,"
     " updated_at INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* Migration 3 (issue 7, GDPR erasure, src/serve/h_privacy.c): the erased ids are kept so that
+ * the catalogue's own history of a user stays ignored after a restart and by every later
+ * retrain. Idempotent and re-run at every open, like k_catalog_sql. */
+static const char k_erased_sql[] =
+    "CREATE TABLE IF NOT EXISTS erased_users(user TEXT PRIMARY KEY, erased_at INTEGER NOT NULL,"
+    " interactions INTEGER NOT NULL, assignments INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS experiment_assignments_user ON experiment_assignments(user);";
+
 /* Migration k moves the schema from version k to k + 1; each runs in one transaction. */
 static const char *const k_migrations[] = {
     "CREATE TABLE interactions(id INTEGER PRIMARY KEY, user TEXT NOT NULL, item TEXT NOT NULL,"
@@ -140,6 +154,7 @@ static const char *const k_migrations[] = {
     "CREATE TABLE experiment_assignments(experiment TEXT NOT NULL, user TEXT NOT NULL, variant TEXT NOT NULL,"
     " bucket REAL NOT NULL, ts INTEGER NOT NULL, PRIMARY KEY(experiment, user)) WITHOUT ROWID;",
     k_catalog_sql, /* 1 -> 2: the catalogue (issue 6) */
+    k_erased_sql,  /* 2 -> 3: GDPR erasure (issue 7) */
 };
 #define N_MIGRATIONS ((int)(sizeof k_migrations / sizeof *k_migrations))
 
@@ -182,7 +197,7 @@ static int migrate(reco_store *s) {
     if ((rc = exec(s->wdb, "COMMIT"))) return rc;
   }
   /* idempotent: see k_catalog_sql */
-  if ((rc = exec(s->wdb, k_catalog_sql))) return rc;
+  if ((rc = exec(s->wdb, k_catalog_sql)) || (rc = exec(s->wdb, k_erased_sql))) return rc;
   s->version = v;
   return 0;
 }
@@ -226,6 +241,33 @@ static int run_insert(reco_store *s, const store_interaction *r, int64_t *id, bo
 
 /* Invariants 6, 7 and 10: one job's statements inside the current transaction. */
 
+/* An erasure inside the current transaction: the user's interactions and assignments go, the
+ * erasure is recorded (a repeated erasure updates the record). Rare, so prepared per call. */
+static int run_erase(reco_store *s, store_job *j) {
+  static const char *const sql[3] = {
+      "DELETE FROM interactions WHERE user=?1",
+      "DELETE FROM experiment_assignments WHERE user=?1",
+      "INSERT OR REPLACE INTO erased_users(user, erased_at, interactions, assignments) VALUES(?1, ?2, ?3, ?4)"};
+  int64_t changed[2] = {0, 0};
+  for (int k = 0; k < 3; k++) {
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->wdb, sql[k], -1, &q, NULL) != SQLITE_OK) return db_err(s->wdb, "prepare erase");
+    bind_text(q, 1, j->user);
+    if (k == 2) {
+      sqlite3_bind_int64(q, 2, now_ms());
+      sqlite3_bind_int64(q, 3, changed[0]);
+      sqlite3_bind_int64(q, 4, changed[1]);
+    }
+    int st = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (st != SQLITE_DONE) return db_err(s->wdb, "erase");
+    if (k < 2) changed[k] = sqlite3_changes(s->wdb);
+  }
+  j->id = changed[0];
+  j->n_erased_assignments = changed[1];
+  return 0;
+}
+
 /* A catalogue job: every row in the current transaction, so a bulk import is all or nothing
  * (a failing row fails the job; write_batch's retry re-runs it alone and it fails again). */
 static int run_catalog(reco_store *s, store_job *j) {
@@ -267,6 +309,16 @@ static int run_job(reco_store *s, store_job *j) {
   if (j->kind == JOB_INTERACTION) {
     for (size_t k = 0; !rc && k < j->n; k++) rc = run_insert(s, &j->recs[k], &j->ids[k], &j->dups[k]);
     return rc;
+  }
+  if (j->kind == JOB_ERASE) return run_erase(s, j);
+  if (j->kind == JOB_BULK) {
+    for (size_t k = 0; k < j->n_rows; k++) {
+      int64_t id;
+      bool dup;
+      if ((rc = run_insert(s, &j->rows[k], &id, &dup))) return rc;
+    }
+    j->id = (int64_t)j->n_rows;
+    return 0;
   }
   sqlite3_stmt *q = s->asg_ins;
   sqlite3_reset(q);
@@ -458,6 +510,25 @@ int store_assign(reco_store *s, const char *experiment, const char *user, const 
   return rc;
 }
 
+int store_erase_user(reco_store *s, const char *user, int64_t *n_interactions, int64_t *n_assignments) {
+  if (!user) return reco__seterr(RECO_EINVAL, "store: user is required");
+  store_job j = {.kind = JOB_ERASE, .user = user};
+  int rc = submit(s, &j);
+  if (!rc) {
+    if (n_interactions) *n_interactions = j.id;
+    if (n_assignments) *n_assignments = j.n_erased_assignments;
+  }
+  return rc;
+}
+
+int store_append_bulk(reco_store *s, const store_interaction *rows, size_t n) {
+  for (size_t k = 0; k < n; k++)
+    if (!rows[k].user || !rows[k].item || !rows[k].type)
+      return reco__seterr(RECO_EINVAL, "store: row %zu: user, item and type are required", k);
+  store_job j = {.kind = JOB_BULK, .rows = rows, .n_rows = n};
+  return submit(s, &j);
+}
+
 static int open_conn(const char *path, int flags, sqlite3 **out) {
   sqlite3 *db = NULL;
   if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -480,6 +551,12 @@ int store_open(const char *path, size_t queue_cap, reco_store **out) {
     return reco__seterr(RECO_ENOMEM, "store: out of memory");
   }
   s->cap = queue_cap;
+  if (!(s->path = strdup(path))) {
+    free(s->ring);
+    free(s->batch);
+    free(s);
+    return reco__seterr(RECO_ENOMEM, "store: out of memory");
+  }
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->wake, NULL);
   pthread_mutex_init(&s->ckpt_mu, NULL);
@@ -551,6 +628,7 @@ void store_close(reco_store *s) {
   pthread_cond_destroy(&s->ckpt_wake);
   free(s->ring);
   free(s->batch);
+  free(s->path);
   free(s);
 }
 
@@ -719,6 +797,111 @@ int store_items_scan(reco_store *s, bool unavailable_only, store_doc_fn fn, void
       fn(ctx, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1),
          sqlite3_column_int(q, 2) != 0, sqlite3_column_int64(q, 3));
     if (st != SQLITE_DONE) rc = db_err(c->db, "catalogue scan");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+/* ---- reads for privacy and retraining (src/serve/h_privacy.c, retrain.c) ---- */
+
+static void full_row(sqlite3_stmt *q, int first_col, store_row *r) {
+  int c = first_col;
+  memset(r, 0, sizeof *r);
+  r->id = sqlite3_column_int64(q, c++);
+  r->user = (const char *)sqlite3_column_text(q, c++);
+  r->item = (const char *)sqlite3_column_text(q, c++);
+  r->type = (const char *)sqlite3_column_text(q, c++);
+  r->has_value = sqlite3_column_type(q, c) != SQLITE_NULL;
+  r->value = r->has_value ? sqlite3_column_double(q, c) : 0.0;
+  c++;
+  r->ts_ms = sqlite3_column_int64(q, c++);
+  r->session = (const char *)sqlite3_column_text(q, c++);
+  r->has_position = sqlite3_column_type(q, c) != SQLITE_NULL;
+  r->position = r->has_position ? sqlite3_column_int64(q, c) : 0;
+  c++;
+  r->context_json = (const char *)sqlite3_column_text(q, c++);
+  r->idem_key = (const char *)sqlite3_column_text(q, c++);
+}
+
+#define FULL_COLS "id, user, item, type, value, ts, session, position, context, idempotency_key"
+
+/* Runs a prepared full-row query to the end, fn per row (stops early when fn returns false). */
+static int full_rows(read_conn *c, sqlite3_stmt *q, store_full_fn fn, void *ctx, const char *what) {
+  int st;
+  while ((st = sqlite3_step(q)) == SQLITE_ROW) {
+    store_row r;
+    full_row(q, 0, &r);
+    if (!fn(ctx, &r)) {
+      st = SQLITE_DONE;
+      break;
+    }
+  }
+  return st == SQLITE_DONE ? 0 : db_err(c->db, what);
+}
+
+int store_user_rows(reco_store *s, const char *user, int64_t max, store_full_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT " FULL_COLS " FROM interactions WHERE user=? ORDER BY id LIMIT ?", &q);
+  if (!rc) {
+    sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, max);
+    rc = full_rows(c, q, fn, ctx, "user rows");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_scan_tail(reco_store *s, int64_t max_rows, store_full_fn fn, void *ctx) {
+  /* a private connection: the scan is long and runs at idle priority (the retrain thread), so
+   * holding one of the pooled connections would make requests queue behind it */
+  read_conn own = {0}, *c = &own;
+  int orc = open_conn(s->path, SQLITE_OPEN_READONLY, &own.db);
+  if (orc) return orc;
+  sqlite3_stmt *q;
+  /* row ids only grow (INTEGER PRIMARY KEY, never reused while the max row exists), so the
+   * newest max_rows rows lie within the last max_rows ids; erasures leave holes, so fewer */
+  int rc = rd_query(c,
+                    "SELECT " FULL_COLS " FROM interactions WHERE id > (SELECT coalesce(max(id), 0) FROM interactions) - ?"
+                    " ORDER BY id",
+                    &q);
+  if (!rc) {
+    sqlite3_bind_int64(q, 1, max_rows);
+    rc = full_rows(c, q, fn, ctx, "scan");
+    sqlite3_finalize(q);
+  }
+  sqlite3_close(own.db);
+  return rc;
+}
+
+int store_user_assignments(reco_store *s, const char *user, store_assign_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT experiment, variant, bucket, ts FROM experiment_assignments WHERE user=? ORDER BY experiment", &q);
+  if (!rc) {
+    sqlite3_bind_text(q, 1, user, -1, SQLITE_STATIC);
+    int st;
+    while ((st = sqlite3_step(q)) == SQLITE_ROW)
+      fn(ctx, (const char *)sqlite3_column_text(q, 0), (const char *)sqlite3_column_text(q, 1), sqlite3_column_double(q, 2),
+         sqlite3_column_int64(q, 3));
+    if (st != SQLITE_DONE) rc = db_err(c->db, "assignments");
+    sqlite3_finalize(q);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return rc;
+}
+
+int store_erased_scan(reco_store *s, store_erased_fn fn, void *ctx) {
+  read_conn *c = rd_get(s);
+  sqlite3_stmt *q;
+  int rc = rd_query(c, "SELECT user, erased_at FROM erased_users", &q);
+  if (!rc) {
+    int st;
+    while ((st = sqlite3_step(q)) == SQLITE_ROW)
+      fn(ctx, (const char *)sqlite3_column_text(q, 0), sqlite3_column_int64(q, 1));
+    if (st != SQLITE_DONE) rc = db_err(c->db, "erased users");
     sqlite3_finalize(q);
   }
   pthread_mutex_unlock(&c->mu);

@@ -93,5 +93,35 @@ typedef void (*store_doc_fn)(void *ctx, const char *id, const char *doc, bool av
 int store_catalog_get(reco_store *s, int table, const char *id, store_doc_fn fn, void *ctx, bool *found);
 /* Every item row (or only the unavailable ones). */
 int store_items_scan(reco_store *s, bool unavailable_only, store_doc_fn fn, void *ctx);
+/* ---- privacy, bulk import and retraining ---- */
+/* Erases user (GDPR): deletes their interactions and experiment assignments and records the
+ * erasure in erased_users, in one transaction through the writer (acknowledged after COMMIT).
+ * The counts deleted are returned (may be NULL). */
+int store_erase_user(reco_store *s, const char *user, int64_t *n_interactions, int64_t *n_assignments);
+/* Appends n records in one transaction (`reco import`): returns after its COMMIT. */
+int store_append_bulk(reco_store *s, const store_interaction *rows, size_t n);
+/* One stored interaction with every column (strings valid during the callback; NULL = absent). */
+typedef struct store_row {
+  int64_t id;
+  const char *user, *item, *type;
+  double value;
+  bool has_value;
+  int64_t ts_ms;
+  const char *session;
+  int64_t position;
+  bool has_position;
+  const char *context_json, *idem_key;
+} store_row;
+/* Returns false to stop the scan early. */
+typedef bool (*store_full_fn)(void *ctx, const store_row *r);
+/* The user's interactions, oldest first, at most max. */
+int store_user_rows(reco_store *s, const char *user, int64_t max, store_full_fn fn, void *ctx);
+/* The newest (at most) max_rows interactions of the store, oldest first (the retrain's input). */
+int store_scan_tail(reco_store *s, int64_t max_rows, store_full_fn fn, void *ctx);
+typedef void (*store_assign_fn)(void *ctx, const char *experiment, const char *variant, double bucket, int64_t ts_ms);
+int store_user_assignments(reco_store *s, const char *user, store_assign_fn fn, void *ctx);
+/* Every erased user id with the time of its (latest) erasure. */
+typedef void (*store_erased_fn)(void *ctx, const char *user, int64_t erased_at_ms);
+int store_erased_scan(reco_store *s, store_erased_fn fn, void *ctx);
 
 #endif

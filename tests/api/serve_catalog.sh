@@ -57,7 +57,7 @@ REC='{"userId":"user_5","algorithm":"ials","limit":10}'
 
 start
 ok "ready on $BASE"
-grep -q "schema v2" "$W/server.log" || fail "store not at schema v2"
+grep -q "schema v3" "$W/server.log" || fail "store not at schema v3"
 
 # --- GET from the catalogue; DELETE takes an item out of /recommend and /similar at once
 r=$(req POST /api/v1/recommend "$REC")

@@ -28,10 +28,10 @@ static void test_open_migrate(void **st) {
   db_path(path, sizeof path, "migrate.db");
   reco_store *s;
   assert_int_equal(store_open(path, 16, &s), 0);
-  assert_int_equal(store_schema_version(s), 2); /* 2: the catalogue (issue 6) */
+  assert_int_equal(store_schema_version(s), 3); /* 2: the catalogue (issue 6), 3: erasures (issue 7) */
   store_close(s);
   assert_int_equal(store_open(path, 16, &s), 0); /* reopen: nothing to migrate */
-  assert_int_equal(store_schema_version(s), 2); /* 2: the catalogue (issue 6) */
+  assert_int_equal(store_schema_version(s), 3); /* 2: the catalogue (issue 6), 3: erasures (issue 7) */
   bool ok = false;
   assert_int_equal(store_check(s, &ok), 0);
   assert_true(ok);
