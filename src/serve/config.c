@@ -30,6 +30,8 @@ void srv_config_defaults(srv_config *c) {
   snprintf(c->store_path, sizeof c->store_path, "./data/reco.db");
   c->store_queue = 65536;
   snprintf(c->exp_variants, sizeof c->exp_variants, "control,treatment");
+  c->ws_max_clients = 1024;
+  c->ws_ping_s = 30;
 }
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
@@ -67,6 +69,8 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("CONNECTION_TIMEOUT", conn_timeout_s, 1, 86400)
   INT_SETTING("MAX_BODY_BYTES", max_body, 64, 1L << 30)
   INT_SETTING("STORE_QUEUE", store_queue, 1, 1 << 24)
+  INT_SETTING("WS_MAX_CLIENTS", ws_max_clients, 1, 100000)
+  INT_SETTING("WS_PING_INTERVAL", ws_ping_s, 1, 3600)
 #undef INT_SETTING
   if (!strcmp(key, "HOST")) return copy_str(c->host, sizeof c->host, key, v, msg, msg_len);
   if (!strcmp(key, "MODEL_PATH")) return copy_str(c->model_path, sizeof c->model_path, key, v, msg, msg_len);
@@ -99,7 +103,8 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
 static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PATH", "DEFAULT_ALGORITHM",
                                      "RECOMMENDATION_LIMIT", "SERVE_THREADS", "MAX_CONNECTIONS",
                                      "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "API_KEYS", "PROTECTED_MODE",
-                                     "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS"};
+                                     "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS",
+                                     "WS_MAX_CLIENTS", "WS_PING_INTERVAL"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

@@ -141,6 +141,7 @@ int srv_h_interaction(srv_req *rq, srv_resp *rs) {
   }
   /* durable from here on: the real-time effects (a retry changes nothing) */
   if (!dup) srv_live_add(r.user, strlen(r.user), r.item, (float)r.value, r.type);
+  if (!dup) srv_ws_notify(r.user, strlen(r.user), id); /* push channel (ws.c): only enqueues */
   srv_buf_printf(&rs->body,
                  "{\"status\":\"success\",\"result\":{\"recorded\":true,\"interactionId\":\"%lld\",\"duplicate\":%s,"
                  "\"modelUpdateQueued\":false}}",

@@ -18,6 +18,8 @@ static const srv_route k_routes[] = {
     {"GET", "/healthz", srv_h_healthz, "healthz"},
     {"GET", "/readyz", srv_h_readyz, "readyz"},
     {"GET", "/metrics", srv_h_metrics, "metrics"},
+    {"GET", "/api/v1/ws", srv_h_ws, "ws"}, /* server.c hands these to ws.c's upgrade */
+    {"GET", "/ws", srv_h_ws, "ws"},
 };
 
 const char *srv_param(const srv_req *rq, const char *name) {

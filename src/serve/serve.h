@@ -13,6 +13,8 @@
  *   h_*.c         one handler file per resource
  *   live.c        the real-time state applied after an interaction's ack: each user's recent
  *                 history (bounded) and the click/purchase counters of /stats
+ *   ws.c          the push channel: WebSocket (RFC 6455) subscriptions to a user's
+ *                 recommendations, pushed after each of their acknowledged interactions
  */
 #ifndef RECO_SERVE_H
 #define RECO_SERVE_H
@@ -43,6 +45,8 @@ typedef struct srv_config {
   char store_path[1024];   /* STORE_PATH, the SQLite store of interactions, default ./data/reco.db */
   int store_queue;         /* STORE_QUEUE, pending durable writes before 503, default 65536 */
   char exp_variants[512];  /* EXPERIMENT_VARIANTS, "control,treatment" or "a:20,b:80" (weights) */
+  int ws_max_clients;      /* WS_MAX_CLIENTS, WebSocket connections at once, default 1024 */
+  int ws_ping_s;           /* WS_PING_INTERVAL, seconds of client silence before a ping, default 30 */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -234,6 +238,24 @@ uint32_t srv_fnv1a32(const char *a, const char *b);
 /* EXPERIMENT_VARIANTS: "a,b" or "a:20,b:80" -> names and cumulative upper bounds in (0, 1];
  * returns the count, 0 when malformed. */
 int srv_variants_parse(const char *spec, char names[][64], double *upper, int max);
+
+/* ---- the push channel (ws.c) ---- */
+#define WS_MAX_MESSAGE (16 * 1024)  /* a client's message, fragments reassembled; beyond: close 1009 */
+#define WS_MAX_SUBS 8               /* subscriptions per connection */
+#define WS_MAX_OUTBUF (512 * 1024)  /* unsent bytes per connection; beyond: close 1008 */
+struct MHD_Connection;
+/* Starts the push thread (server.c, before the daemon); stops it after closing every
+ * connection with 1001 and joins it (server.c, before the daemon stops). */
+int srv_ws_start(const srv_config *cfg);
+void srv_ws_stop(void);
+/* The route's handler: without the upgrade headers, 426 naming Upgrade. */
+int srv_h_ws(srv_req *rq, srv_resp *rs);
+/* The handshake on an MHD worker: validates the request, queues the 101 (or the 4xx/503) on
+ * the connection itself; *status is what was queued. Returns MHD's result. */
+int srv_ws_upgrade(struct MHD_Connection *c, srv_req *rq, int *status);
+/* After an interaction's durable ack: queues a push for the user's subscribers (none: no-op;
+ * already queued: coalesced). Never blocks on a socket or computes. */
+void srv_ws_notify(const char *user, size_t user_len, int64_t interaction_id);
 
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;

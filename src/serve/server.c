@@ -177,6 +177,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   dispatch:
     if (route == -1) st = srv_error(&rs, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such endpoint: %s %s", method, url);
     else if (route == -2) st = srv_error(&rs, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
+    else if (srv_routes(&(int){0})[route].fn == srv_h_ws) { /* push channel: ws.c answers the upgrade itself */
+      enum MHD_Result r = (enum MHD_Result)srv_ws_upgrade(c, &rq, &st);
+      srv_metrics_observe(route, st, reco__now() - cc->t0);
+      return r;
+    }
     else st = srv_routes(&(int){0})[route].fn(&rq, &rs);
   }
   srv_metrics_observe(route, st, reco__now() - cc->t0);
@@ -200,7 +205,14 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
     return RECO_ENOMEM;
   }
   sv->cfg = *cfg;
+  if (srv_ws_start(&sv->cfg)) { /* the push channel's thread (ws.c) */
+    freeaddrinfo(ai);
+    free(sv);
+    snprintf(msg, msg_len, "cannot start the WebSocket push thread");
+    return RECO_EIO;
+  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+  flags |= MHD_ALLOW_UPGRADE; /* the push channel (ws.c) */
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_OptionItem pool[] = {
       {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)cfg->threads, NULL},
@@ -217,6 +229,7 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
                            MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!sv->d) {
+    srv_ws_stop();
     snprintf(msg, msg_len, "cannot listen on %s:%d (in use, or not an address of this machine)", cfg->host, cfg->port);
     free(sv);
     return RECO_EIO;
@@ -227,6 +240,7 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
 
 void srv_stop(srv_server *sv) {
   if (!sv) return;
+  srv_ws_stop(); /* closes the upgraded sockets first: MHD cannot stop while they are open */
   MHD_stop_daemon(sv->d);
   free(sv);
 }
