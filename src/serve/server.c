@@ -163,6 +163,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const char *path_name = route >= 0 ? srv_routes(&(int){0})[route].pattern : url;
   bool open_route = route >= 0 && strncmp(path_name, "/api/", 5);
+  if (route >= 0 && srv_routes(&(int){0})[route].fn == srv_h_ws) open_route = false; /* /ws: keys as /api/v1/ws */
   if (sv->cfg.protected_mode && !sv->cfg.api_keys[0] && !is_loopback(ci ? ci->client_addr : NULL)) {
     st = srv_error(&rs, MHD_HTTP_FORBIDDEN, "protected_mode", NULL,
                    "protected mode: no API keys are configured, so only loopback clients are served; "

@@ -17,24 +17,27 @@ done
 "$RECO" data gen --domain ecommerce --users 3000 --items 600 --interactions 60000 --out "$W/srv/data/demo-ecommerce" \
   --quiet >/dev/null || fail "data gen"
 
-for tries in 1 2 3 4 5; do
-  PORT=$((20000 + RANDOM % 40000))
-  port_free "$PORT" || continue
-  (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 WS_PING_INTERVAL=1 CONNECTION_TIMEOUT=2 \
-    WS_MAX_CLIENTS=6 "$RECO" serve >>"$W/server.log" 2>&1) &
-  SPID=$!
-  BASE="http://127.0.0.1:$PORT"
-  for i in $(seq 1 2400); do
-    curl -fs "$BASE/readyz" >/dev/null 2>&1 && break 2
-    kill -0 "$SPID" 2>/dev/null || break
-    sleep 0.25
+start() { # ENV=VALUE...: starts the server with these settings, sets SPID and BASE
+  local tries i
+  for tries in 1 2 3 4 5; do
+    PORT=$((20000 + RANDOM % 40000))
+    port_free "$PORT" || continue
+    (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 "$@" "$RECO" serve >>"$W/server.log" 2>&1) &
+    SPID=$!
+    BASE="http://127.0.0.1:$PORT"
+    for i in $(seq 1 2400); do
+      curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
+      kill -0 "$SPID" 2>/dev/null || break
+      sleep 0.25
+    done
+    kill -0 "$SPID" 2>/dev/null && fail "server not ready in 600 s"
+    wait "$SPID" 2>/dev/null
+    SPID=
+    tail -3 "$W/server.log" | grep -q "cannot listen" || fail "server exited"
   done
-  kill -0 "$SPID" 2>/dev/null && fail "server not ready in 600 s"
-  wait "$SPID" 2>/dev/null
-  SPID=
-  tail -3 "$W/server.log" | grep -q "cannot listen" || fail "server exited"
-done
-[ -n "$SPID" ] || fail "no free port found"
+  fail "no free port found"
+}
+start WS_PING_INTERVAL=1 CONNECTION_TIMEOUT=2 WS_MAX_CLIENTS=6
 ok "ready on $BASE"
 
 # --- the handshake's HTTP errors
@@ -82,4 +85,15 @@ cat "$W/py.out" | grep SHUTDOWN
 [ "$rc" = 0 ] || fail "exit status $rc after SIGTERM with a WebSocket client connected"
 grep -q '^SHUTDOWN_CLOSE 1001$' "$W/py.out" || fail "the client did not get close 1001 at shutdown"
 ok "SIGTERM with a client connected: close 1001 to the client, exit 0"
+
+# --- with API_KEYS both paths need a key (/ws is not an open route like /healthz)
+start API_KEYS=sekrit
+H=(-H 'Upgrade: websocket' -H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
+for path in /ws /api/v1/ws; do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${H[@]}" "$BASE$path")
+  [ "$code" = 401 ] || fail "$path without a key: HTTP $code"
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${H[@]}" -H 'X-API-Key: sekrit' "$BASE$path")
+  [ "$code" = 101 ] || fail "$path with the key: HTTP $code"
+done
+ok "API_KEYS: /ws and /api/v1/ws answer 401 without a key, 101 with it"
 echo "serve_ws: all passed"
