@@ -39,6 +39,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -839,8 +841,11 @@ static void upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const 
   /* the kernel's share of the outgoing bound: without it Linux autotunes the send buffer up to
    * megabytes per socket, which a client that does not read would fill before WS_MAX_OUTBUF
    * ever counts */
-  int sndbuf = WS_SOCK_SNDBUF;
+  int sndbuf = WS_SOCK_SNDBUF, one = 1;
   setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+  /* a push is one send() of a whole frame; Nagle would hold it until the client ACKs the
+   * previous one, and a client that only listens ACKs late (40 ms delayed ACK) */
+  setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   const char *user = MHD_lookup_connection_value(mc, MHD_GET_ARGUMENT_KIND, "userId");
   if (user && *user) {
     json_t *j = json_pack("{s:s,s:s}", "type", "subscribe", "userId", user);
