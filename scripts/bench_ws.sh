@@ -2,11 +2,13 @@
 # bench_ws.sh - push latency of the WebSocket channel: starts `reco serve` on a generated
 # e-commerce catalogue (a temporary folder, a free loopback port), runs scripts/ws_latency.py
 # RUNS times (N interactions each) and stops the server by its PID. Figures go to stdout.
-# Usage: scripts/bench_ws.sh [RECO_BINARY=build/reco] [N=200] [RUNS=3]
+# Then the same with CLIENTS concurrent subscribed users (default 20).
+# Usage: scripts/bench_ws.sh [RECO_BINARY=build/reco] [N=200] [RUNS=3] [CLIENTS=20]
 set -euo pipefail
 RECO=${1:-build/reco}
 N=${2:-200}
 RUNS=${3:-3}
+CLIENTS=${4:-20}
 RECO=$(cd "$(dirname "$RECO")" && pwd)/$(basename "$RECO")
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=
@@ -30,4 +32,8 @@ echo "reco serve on :$PORT ($(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg
 for r in $(seq 1 "$RUNS"); do
   echo "run $r:"
   "$PY" "$HERE/ws_latency.py" "http://127.0.0.1:$PORT" "$N"
+done
+for r in $(seq 1 "$RUNS"); do
+  echo "run $r, $CLIENTS clients:"
+  "$PY" "$HERE/ws_latency.py" "http://127.0.0.1:$PORT" "$((N / 4))" 10 hybrid "$CLIENTS"
 done
