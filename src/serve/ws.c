@@ -300,6 +300,7 @@ static void conn_flush(ws_conn *c) {
     }
   }
   c->out_off = c->out.len = c->frame_end = 0;
+  if (c->out.cap > 64 * 1024) srv_buf_free(&c->out); /* a burst's buffer is not kept per client */
   if (c->state == ST_CLOSING && c->close_sent_at == 0) c->close_sent_at = reco__now();
   if (c->close_after_flush) c->dead = true;
   if (c->failed && !c->shut && !c->dead) {
@@ -637,8 +638,8 @@ static bool parse_frames(ws_conn *c) {
 }
 
 static void conn_read(ws_conn *c) {
-  while (!c->dead && !c->close_after_flush) {
-    if (c->failed) {
+  while (!c->dead) {
+    if (c->failed || c->close_after_flush) { /* nothing more to parse: drain (level-triggered epoll) */
       uint8_t junk[4096];
       ssize_t r = recv(c->fd, junk, sizeof junk, 0);
       if (r > 0 || (r < 0 && errno == EINTR)) continue;
@@ -724,41 +725,44 @@ static void timers(double now) {
   }
 }
 
-static void run_pending(void) {
+/* Pushes for one batch of pending users; true when more are queued (the loop then polls the
+ * sockets without waiting and comes back: a stream of interactions cannot starve reads). */
+static bool run_pending(void) {
   struct {
     ws_user *u;
     int64_t iid;
     int n;
   } batch[WS_BATCH];
-  for (;;) {
-    int nb = 0;
-    pthread_mutex_lock(&g_mu);
-    while (g_qhead && nb < WS_BATCH) {
-      ws_user *u = g_qhead;
-      if (!(g_qhead = u->qnext)) g_qtail = NULL;
-      batch[nb].u = u, batch[nb].iid = u->iid, batch[nb++].n = u->n_coalesced;
-      u->pending = false;
-      u->n_coalesced = 0;
-    }
-    pthread_mutex_unlock(&g_mu);
-    if (!nb) return;
-    for (int k = 0; k < nb; k++) {
-      ws_user *u = batch[k].u;
-      for (ws_sub *s = u->subs; s; s = s->next)
-        push_recs(s->conn, s, batch[k].iid, batch[k].n);
-      pthread_mutex_lock(&g_mu);
-      user_release(u);
-      pthread_mutex_unlock(&g_mu);
-    }
+  int nb = 0;
+  pthread_mutex_lock(&g_mu);
+  while (g_qhead && nb < WS_BATCH) {
+    ws_user *u = g_qhead;
+    if (!(g_qhead = u->qnext)) g_qtail = NULL;
+    batch[nb].u = u, batch[nb].iid = u->iid, batch[nb++].n = u->n_coalesced;
+    u->pending = false;
+    u->n_coalesced = 0;
   }
+  pthread_mutex_unlock(&g_mu);
+  for (int k = 0; k < nb; k++) {
+    ws_user *u = batch[k].u;
+    for (ws_sub *s = u->subs; s; s = s->next) push_recs(s->conn, s, batch[k].iid, batch[k].n);
+    pthread_mutex_lock(&g_mu);
+    user_release(u);
+    pthread_mutex_unlock(&g_mu);
+  }
+  pthread_mutex_lock(&g_mu);
+  bool more = g_qhead != NULL;
+  pthread_mutex_unlock(&g_mu);
+  return more;
 }
 
 static void *push_main(void *arg) {
   (void)arg;
   struct epoll_event evs[64];
   double last_tick = reco__now();
+  bool more = false;
   while (!atomic_load(&g_stop)) {
-    int n = epoll_wait(g_ep, evs, 64, WS_TICK_MS);
+    int n = epoll_wait(g_ep, evs, 64, more ? 0 : WS_TICK_MS);
     for (int k = 0; k < n; k++) {
       ws_conn *c = evs[k].data.ptr;
       if (!c) {
@@ -778,7 +782,7 @@ static void *push_main(void *arg) {
       fresh = c->next;
       adopt(c);
     }
-    run_pending();
+    more = run_pending();
     double now = reco__now();
     if (now - last_tick >= WS_TICK_MS / 1e3) {
       timers(now);
