@@ -256,9 +256,9 @@ static void send_close(ws_conn *c, int code, const char *why) {
   if (wl > sizeof pl - 2) wl = sizeof pl - 2;
   pl[0] = (uint8_t)(code >> 8), pl[1] = (uint8_t)code;
   memcpy(pl + 2, why, wl);
-  frame_out(c, OP_CLOSE, pl, 2 + wl, true);
-  c->state = ST_CLOSING;
+  c->state = ST_CLOSING; /* first: the flush notes when the close frame is out (close_sent_at) */
   c->close_at = reco__now();
+  frame_out(c, OP_CLOSE, pl, 2 + wl, true);
 }
 
 static void send_text(ws_conn *c, const srv_buf *b) {
