@@ -8,7 +8,7 @@ PACKAGES=(
   libopenblas-openmp-dev liblapacke-dev
   libjansson-dev libcurl4-openssl-dev libzip-dev libxxhash-dev libssl-dev libsqlite3-dev
   libcmocka-dev libmicrohttpd-dev zip unzip clang libclang-rt-14-dev sqlite3
-  libhiredis-dev redis-server wrk python3 # scripts/bench_ingest.sh, bench_logging.sh, bench_freshness.sh, bench_cache.sh, bench_retrain.sh; tests/api
+  libhiredis-dev redis-server wrk python3 python3-websocket # scripts/bench_ingest.sh, bench_logging.sh, bench_freshness.sh, bench_cache.sh, bench_retrain.sh, bench_ws.sh; tests/api
 )
 
 missing=()

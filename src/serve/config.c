@@ -50,6 +50,8 @@ void srv_config_defaults(srv_config *c) {
   c->update_min_new = 1000;
   c->max_regression = 0.02;
   c->retrain_max_rows = 5000000;
+  c->ws_max_clients = 1024;
+  c->ws_ping_s = 30;
 }
 
 /* yes/true/1 or no/false/0 */
@@ -111,6 +113,8 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("MODEL_UPDATE_INTERVAL", update_interval_ms, 0, 86400000L * 30)
   INT_SETTING("MODEL_UPDATE_MIN_INTERACTIONS", update_min_new, 0, 1000000000L)
   INT_SETTING("RETRAIN_MAX_ROWS", retrain_max_rows, 1000, 1000000000L)
+  INT_SETTING("WS_MAX_CLIENTS", ws_max_clients, 1, 100000)
+  INT_SETTING("WS_PING_INTERVAL", ws_ping_s, 1, 3600)
 #undef INT_SETTING
   if (!strcmp(key, "RETRAIN_MAX_REGRESSION")) {
     char *end;
@@ -200,7 +204,8 @@ static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PA
                                      "RATE_LIMIT_RECOMMEND_MAX", "RATE_LIMIT_INTERACTION_MAX", "RATE_LIMIT_LOOPBACK",
                                      "RATE_LIMIT_CLIENTS",
                                      "MODEL_UPDATE_INTERVAL", "MODEL_UPDATE_MIN_INTERACTIONS",
-                                     "RETRAIN_MAX_REGRESSION", "RETRAIN_MAX_ROWS"};
+                                     "RETRAIN_MAX_REGRESSION", "RETRAIN_MAX_ROWS",
+                                     "WS_MAX_CLIENTS", "WS_PING_INTERVAL"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

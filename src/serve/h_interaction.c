@@ -207,6 +207,7 @@ static int ix_finish(void *ctx, srv_resp *rs) {
         srv_live_add(x->recs[k].user, strlen(x->recs[k].user), x->recs[k].item, (float)x->recs[k].value, x->recs[k].type);
         srv_cache_invalidate_user(x->recs[k].user, strlen(x->recs[k].user)); /* [cache hook] cache.c */
         x->queued |= srv_retrain_note_interaction(); /* counts toward a background retrain (retrain.c) */
+        srv_ws_notify(x->recs[k].user, strlen(x->recs[k].user), x->ids[k]); /* push channel (ws.c): only enqueues */
       }
     /* ---- end of the real-time effects ---- */
   }

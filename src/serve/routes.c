@@ -39,6 +39,8 @@ static const srv_route k_routes[] = {
     {"DELETE", "/api/v1/user/:userId", srv_h_user_erase, "user_erase", SRV_ROLE_ADMIN},
     {"POST", "/api/v1/models/retrain", srv_h_retrain, "models_retrain", SRV_ROLE_ADMIN},
     {"GET", "/api/v1/models/retrain", srv_h_retrain_status, "models_retrain_status"},
+    {"GET", "/api/v1/ws", srv_h_ws, "ws"}, /* server.c hands these to ws.c's upgrade */
+    {"GET", "/ws", srv_h_ws, "ws"},
 };
 
 const char *srv_param(const srv_req *rq, const char *name) {

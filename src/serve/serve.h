@@ -23,6 +23,8 @@
  *   h_catalog.c   items and users metadata over HTTP (upsert, get, delete, bulk import)
  *   retrain.c     background retraining from the catalogue + the store, guarded publish
  *   h_privacy.c   GDPR export and erasure of a user, the erased-user set, admin checks
+ *   ws.c          the push channel: WebSocket (RFC 6455) subscriptions to a user's
+ *                 recommendations, pushed after each of their acknowledged interactions
  */
 #ifndef RECO_SERVE_H
 #define RECO_SERVE_H
@@ -76,6 +78,8 @@ typedef struct srv_config {
   long update_min_new;     /* MODEL_UPDATE_MIN_INTERACTIONS, retrain after N new acks, default 1000, 0 = off */
   double max_regression;   /* RETRAIN_MAX_REGRESSION, publish when new >= old * (1 - this), default 0.02 */
   long retrain_max_rows;   /* RETRAIN_MAX_ROWS, interactions a retrain reads at most, default 5000000 */
+  int ws_max_clients;      /* WS_MAX_CLIENTS, WebSocket connections at once, default 1024 */
+  int ws_ping_s;           /* WS_PING_INTERVAL, seconds of client silence before a ping, default 30 */
 } srv_config;
 
 void srv_config_defaults(srv_config *c);
@@ -405,6 +409,23 @@ int srv_h_user_export(srv_req *rq, srv_resp *rs);
 int srv_h_user_erase(srv_req *rq, srv_resp *rs);
 /* Drops the user's in-memory history (live.c). */
 void srv_live_forget(const char *user, size_t user_len);
+/* ---- the push channel (ws.c) ---- */
+#define WS_MAX_MESSAGE (16 * 1024)  /* a client's message, fragments reassembled; beyond: close 1009 */
+#define WS_MAX_SUBS 8               /* subscriptions per connection */
+#define WS_MAX_OUTBUF (512 * 1024)  /* unsent bytes per connection; beyond: close 1008 */
+struct MHD_Connection;
+/* Starts the push thread (server.c, before the daemon); stops it after closing every
+ * connection with 1001 and joins it (server.c, before the daemon stops). */
+int srv_ws_start(const srv_config *cfg);
+void srv_ws_stop(void);
+/* The route's handler: without the upgrade headers, 426 naming Upgrade. */
+int srv_h_ws(srv_req *rq, srv_resp *rs);
+/* The handshake on an MHD worker: validates the request, queues the 101 (or the 4xx/503) on
+ * the connection itself; *status is what was queued. Returns MHD's result. */
+int srv_ws_upgrade(struct MHD_Connection *c, srv_req *rq, int *status);
+/* After an interaction's durable ack: queues a push for the user's subscribers (none: no-op;
+ * already queued: coalesced). Never blocks on a socket or computes. */
+void srv_ws_notify(const char *user, size_t user_len, int64_t interaction_id);
 
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;

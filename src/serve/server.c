@@ -434,6 +434,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const char *path_name = route >= 0 ? srv_routes(&(int){0})[route].pattern : url;
   bool open_route = route >= 0 && strncmp(path_name, "/api/", 5);
+  if (route >= 0 && srv_routes(&(int){0})[route].fn == srv_h_ws) open_route = false; /* /ws: keys as /api/v1/ws */
   if (sv->cfg.protected_mode && !sv->cfg.api_keys[0] && !is_loopback(ci ? ci->client_addr : NULL)) {
     st = srv_error(&rs, MHD_HTTP_FORBIDDEN, "protected_mode", NULL,
                    "protected mode: no API keys are configured, so only loopback clients are served; "
@@ -457,6 +458,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (route == -1) st = srv_error(&rs, MHD_HTTP_NOT_FOUND, "not_found", NULL, "no such endpoint: %s %s", method, url);
     else if (route == -2) st = srv_error(&rs, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
     else if (srv_ratelimit_deny(c, &sv->cfg, route, &rs, &st)) {} /* [rate limit hook] 429 before the handler (ratelimit.c) */
+    else if (srv_routes(&(int){0})[route].fn == srv_h_ws) { /* push channel: ws.c answers the upgrade itself */
+      enum MHD_Result r = (enum MHD_Result)srv_ws_upgrade(c, &rq, &st);
+      srv_metrics_observe(route, st, reco__now() - cc->t0);
+      return r;
+    }
     else st = srv_routes(&(int){0})[route].fn(&rq, &rs);
   }
   if (st == SRV_DEFERRED && cc->finish) {
@@ -487,7 +493,14 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
   }
   sv->cfg = *cfg;
   g_log_level = cfg->log_level, g_log_json = cfg->log_json, g_log_access = cfg->log_access;
+  if (srv_ws_start(&sv->cfg)) { /* the push channel's thread (ws.c) */
+    freeaddrinfo(ai);
+    free(sv);
+    snprintf(msg, msg_len, "cannot start the WebSocket push thread");
+    return RECO_EIO;
+  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
+  flags |= MHD_ALLOW_UPGRADE; /* the push channel (ws.c) */
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   struct MHD_OptionItem pool[] = {
       {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)cfg->threads, NULL},
@@ -504,6 +517,7 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
                            MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!sv->d) {
+    srv_ws_stop();
     snprintf(msg, msg_len, "cannot listen on %s:%d (in use, or not an address of this machine)", cfg->host, cfg->port);
     free(sv);
     return RECO_EIO;
@@ -518,6 +532,7 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
 
 void srv_stop(srv_server *sv) {
   if (!sv) return;
+  srv_ws_stop(); /* closes the upgraded sockets first: MHD cannot stop while they are open */
   atomic_store(&sv->draining, true);
   MHD_socket lsock = MHD_quiesce_daemon(sv->d); /* no new connections from here on */
   double t0 = reco__now(), said = t0;
