@@ -56,7 +56,7 @@ const char *const cli_rank_options_help =
     "  --time T           the request's time (unix seconds or ISO 8601; default now)\n"
     "  --context-weight W weight of the context term (default: the model's `weight`)\n"
     "  --session LIST     the session's recent item ids, oldest first\n"
-    "  --session-weight W weight of the same-category session term (default 0.2 with --session)\n"
+    "  --session-weight W weight of the same-category session term (default 0.3 with --session)\n"
     "Cold start:\n"
     "  --cold-strategy S  popular_items | trending | context_popular | members (default members;\n"
     "                     the first three fit their scorer on --data)\n"
@@ -511,7 +511,7 @@ int cli_rank_run(const cli_rank *o) {
   q.reasons = true;
   q.session_items = r.sess;
   q.n_session = r.n_sess;
-  q.session_weight = r.n_sess ? (isnan(o->sess_weight) ? 0.2f : (float)o->sess_weight) : 0.0f;
+  q.session_weight = r.n_sess ? (isnan(o->sess_weight) ? 0.3f : (float)o->sess_weight) : 0.0f;
   if (r.ds && (rc = metadata(o, &r, map, &q))) goto fail;
   if (r.ctx) {
     q.context_model = r.ctx;
