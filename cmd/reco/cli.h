@@ -58,6 +58,8 @@ typedef struct cli_rank {
   const char *ctx_model_path, *device, *location;
   int64_t when; /* INT64_MIN = now */
   double ctx_weight, sess_weight, half_life;
+  const char *explore_model_path;
+  long explore_slots;
 } cli_rank;
 extern const struct option cli_rank_long_opts[];
 extern const char *const cli_rank_options_help;

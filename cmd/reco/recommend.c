@@ -56,13 +56,15 @@ const char *const cli_rank_options_help =
     "  --time T           the request's time (unix seconds or ISO 8601; default now)\n"
     "  --context-weight W weight of the context term (default: the model's `weight`)\n"
     "  --session LIST     the session's recent item ids, oldest first\n"
-    "  --session-weight W weight of the same-category session term (default 0.2 with --session)\n"
+    "  --session-weight W weight of the same-category session term (default 0.3 with --session)\n"
     "Cold start:\n"
     "  --cold-strategy S  popular_items | trending | context_popular | members (default members;\n"
     "                     the first three fit their scorer on --data)\n"
     "  --min-interactions-for-cf N  below N history items the cold scorer is blended in\n"
     "                     (default 0: only users with no history are cold)\n"
-    "  --half-life-days D trending's half-life (default 7)\n";
+    "  --half-life-days D trending's half-life (default 7)\n"
+    "  --explore-model FILE --explore-slots N  N page positions for new items (no interaction\n"
+    "                     in --data) ranked by that model (e.g. `content`) for the history\n";
 
 enum {
   O_SEEN = CLI_RANK_OPT_BASE,
@@ -87,7 +89,9 @@ enum {
   O_SESSW,
   O_COLD,
   O_MINCF,
-  O_HALF
+  O_HALF,
+  O_EXPM,
+  O_EXPN
 };
 
 /* One table for both commands; each refuses the options that are not its own. */
@@ -104,7 +108,8 @@ const struct option cli_rank_long_opts[] = {
       {"time", required_argument, NULL, O_TIME}, {"context-weight", required_argument, NULL, O_CTXW},               \
       {"session", required_argument, NULL, O_SESS}, {"session-weight", required_argument, NULL, O_SESSW},           \
       {"cold-strategy", required_argument, NULL, O_COLD}, {"min-interactions-for-cf", required_argument, NULL, O_MINCF}, \
-      {"half-life-days", required_argument, NULL, O_HALF}, {"offset", required_argument, NULL, O_OFFSET},          \
+      {"half-life-days", required_argument, NULL, O_HALF}, {"offset", required_argument, NULL, O_OFFSET},
+      {"explore-model", required_argument, NULL, O_EXPM}, {"explore-slots", required_argument, NULL, O_EXPN},          \
       {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {"k", required_argument, NULL, 'k'},      \
       {"model", required_argument, NULL, 'm'}, {"data", required_argument, NULL, 'd'}, {0}};
 
@@ -187,6 +192,8 @@ int cli_rank_option(cli_rank *o, int c, const char *arg) {
     return 1;
   case O_MINCF: return cli_parse_int(cmd, "--min-interactions-for-cf", arg, 0, 1000000, &o->min_cf) ? 1 : -1;
   case O_HALF: return parse_weight(cmd, "--half-life-days", arg, 1e-3, 1e6, &o->half_life) ? 1 : -1;
+  case O_EXPM: o->explore_model_path = arg; return 1;
+  case O_EXPN: return cli_parse_int(cmd, "--explore-slots", arg, 0, 16, &o->explore_slots) ? 1 : -1;
   default: return 0;
   }
 }
@@ -195,12 +202,15 @@ int cli_rank_option(cli_rank *o, int c, const char *arg) {
 static int check_options(const cli_rank *o) {
   const char *cmd = o->cmd;
   if (!o->model_path) return cli_usage_error(cmd, "--model is required");
-  bool need_data = o->n_cats || o->n_xcats || o->diversity > 0 || o->novelty > 0 || !isnan(o->min_rating) ||
+  bool need_data = o->n_cats || o->n_xcats || o->diversity > 0 || o->novelty > 0 || o->explore_slots > 0 ||
+                   !isnan(o->min_rating) ||
                    !isnan(o->price_min) || !isnan(o->price_max) ||
                    (o->cold != RECO_COLD_MEMBERS && o->cold != RECO_COLD_CONTEXT_POPULAR);
   if (need_data && !o->data)
     return cli_usage_error(cmd, "--category, --exclude-category, --diversity, --novelty, --min-rating, --price-*, "
                                 "and the popular_items/trending cold strategies need --data (the item metadata)");
+  if (o->explore_slots > 0 && (!o->explore_model_path || !o->data))
+    return cli_usage_error(cmd, "--explore-slots needs --explore-model and --data (which items are new)");
   if ((o->device || o->location || !isnan(o->ctx_weight) || o->cold == RECO_COLD_CONTEXT_POPULAR) &&
       !o->ctx_model_path)
     return cli_usage_error(cmd, "--device, --location, --context-weight and context_popular need --context-model");
@@ -253,13 +263,14 @@ static bool same_items(const reco_dataset *ds, const reco_idmap *map, int32_t n_
 }
 
 typedef struct run_state {
-  reco_model *m, *ctx, *cold;
+  reco_model *m, *ctx, *cold, *explore;
   reco_dataset *ds;
   int32_t *hist, *dmap, *excl, *boost, *pin, *bury, *sess;
   float *boost_f, *pin_f, *rating, *pop, *vec;
   uint8_t *avail;
   size_t n_hist, n_excl, n_boost, n_pin, n_bury, n_sess;
   int32_t pin_pos[RECO_REC_MAX_PINS];
+  float *scratch; /* n_items, for the explore model */
   reco_rec_item *res;
   reco_rec_ws *ws;
 } run_state;
@@ -268,6 +279,8 @@ static void run_free(run_state *r) {
   reco__model_free(r->m);
   reco__model_free(r->ctx);
   reco__model_free(r->cold);
+  reco__model_free(r->explore);
+  reco__free(r->scratch);
   reco_dataset_free(r->ds);
   reco__free(r->hist);
   reco__free(r->dmap);
@@ -311,7 +324,7 @@ static int metadata(const cli_rank *o, run_state *r, const reco_idmap *map, reco
   r->dmap = reco__malloc((size_t)n * sizeof *r->dmap);
   if (!r->dmap || (filter && !(r->avail = reco__calloc(((size_t)n + 7) / 8, 1))) ||
       (!isnan(o->min_rating) && !(r->rating = reco__malloc((size_t)n * sizeof *r->rating))) ||
-      (o->novelty > 0 && !(r->pop = reco__calloc((size_t)n, sizeof *r->pop))) ||
+      ((o->novelty > 0 || o->explore_slots > 0) && !(r->pop = reco__calloc((size_t)n, sizeof *r->pop))) ||
       (o->diversity > 0 && !(r->vec = reco__aligned_calloc((size_t)n * (size_t)dim * sizeof *r->vec))))
     return reco__seterr(RECO_ENOMEM, "out of memory");
   for (int32_t mi = 0; mi < n; mi++) {
@@ -352,7 +365,7 @@ static int metadata(const cli_rank *o, run_state *r, const reco_idmap *map, reco
   q->filters.min_rating = r->rating ? (float)o->min_rating : NAN;
   q->item_vectors = r->vec;
   q->dim = r->vec ? (int)dim : 0;
-  q->item_pop = r->pop;
+  q->item_pop = o->novelty > 0 ? r->pop : NULL;
   q->pop_total = ds->n_users;
   return 0;
 }
@@ -468,7 +481,7 @@ int cli_rank_run(const cli_rank *o) {
       (o->bury && (rc = parse_items(o, "--bury", o->bury, map, n_items, false, &r.bury, NULL, &r.n_bury))) ||
       (o->session && (rc = parse_items(o, "--session", o->session, map, n_items, false, &r.sess, NULL, &r.n_sess))))
     goto out;
-  if (r.n_pin > RECO_REC_MAX_PINS) {
+  if (r.n_pin + (size_t)o->explore_slots > RECO_REC_MAX_PINS) {
     rc = cli_usage_error(cmd, "--pin: at most %d pins", RECO_REC_MAX_PINS);
     run_free(&r);
     return rc;
@@ -511,7 +524,7 @@ int cli_rank_run(const cli_rank *o) {
   q.reasons = true;
   q.session_items = r.sess;
   q.n_session = r.n_sess;
-  q.session_weight = r.n_sess ? (isnan(o->sess_weight) ? 0.2f : (float)o->sess_weight) : 0.0f;
+  q.session_weight = r.n_sess ? (isnan(o->sess_weight) ? 0.3f : (float)o->sess_weight) : 0.0f;
   if (r.ds && (rc = metadata(o, &r, map, &q))) goto fail;
   if (r.ctx) {
     q.context_model = r.ctx;
@@ -531,6 +544,27 @@ int cli_rank_run(const cli_rank *o) {
         (rc = reco__model_fit(r.cold, r.ds, NULL)))
       goto fail;
     q.cold_model = r.cold;
+  }
+  if (o->explore_slots > 0) { /* new items (no interaction in --data) at spread positions */
+    if ((rc = reco__model_load(o->explore_model_path, &r.explore))) goto fail;
+    if (r.explore->n_items != n_items || !r.explore->algo->score) {
+      fprintf(stderr, "reco: %s: %s does not rank the model's catalogue\n", cmd, o->explore_model_path);
+      rc = RECO_EINVAL;
+      goto out;
+    }
+    int32_t *grown = reco__realloc(r.pin, RECO_REC_MAX_PINS * sizeof *grown); /* room after the --pin ones */
+    if (!grown) goto oom;
+    r.pin = grown;
+    q.pin_items = r.pin;
+    if (!(r.scratch = reco__malloc((size_t)n_items * sizeof *r.scratch))) goto oom;
+    int np = reco__rec_explore(r.explore, &q.view, r.pop, 1, NULL, (int)o->explore_slots, (int)o->k, r.scratch,
+                               r.pin + r.n_pin, r.pin_pos + r.n_pin);
+    if (np < 0) {
+      rc = np;
+      goto fail;
+    }
+    for (int j = 0; j < np; j++) r.pin_pos[r.n_pin + (size_t)j] += (int32_t)o->offset; /* on this page */
+    q.n_pins = r.n_pin + (size_t)np;
   }
   if (!(r.res = reco__malloc((size_t)o->k * sizeof *r.res))) goto oom;
   if ((rc = reco__rec_ws_new(n_items, q.pool, 1, &r.ws))) goto fail;

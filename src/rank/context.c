@@ -36,6 +36,12 @@
  * context, under the assumption that an item's share within its categories does not depend on
  * the context (which keeps the model O(categories) per value instead of O(items)).
  *
+ * Exploration slots (reco__rec_explore): new items get no exposure from collaborative members
+ * (nobody had them, so nobody's neighbours or factors point at them), so a few page positions
+ * are reserved for the new items the content model ranks highest for the view, handed to the
+ * pipeline as pins at evenly spread positions; the cost and the reach are measured by
+ * bench/bench_explore.c.
+ *
  * Storage: the lifts (values x categories floats), the per-item interaction counts, the item
  * categories (CSR) and the two dictionaries, all in the model file. Categories beyond
  * RECO_CTX_MAX_CATS are ignored (their lift is 0), which bounds the per-request table.
@@ -48,6 +54,7 @@
 
 #define RECO_CTX_MAX_CATS 1024
 #define RECO_CTX_MAX_SESSION 64
+#define RECO_CTX_MAX_EXPLORE 16
 
 enum { CF_DEVICE = 0, CF_LOCATION, CF_DAYPART, CF_WEEKPART, CF_DEVDAY, CF__N };
 
@@ -306,6 +313,39 @@ void reco__context_rerank(const reco_model *ctx_model, const reco_rec_context *c
     }
     rel[j] += w_sess * (float)hits / (float)ns;
   }
+}
+
+/* ---- exploration slots ---- */
+
+int reco__rec_explore(const reco_model *em, const reco_user_view *v, const float *item_count, float max_count,
+                      const uint8_t *eligible, int n_slots, int k, float *scratch, int32_t *pin_items,
+                      int32_t *pin_positions) {
+  if (!em || !em->algo->score || !item_count || n_slots < 0 || k < 1)
+    return reco__seterr(RECO_EINVAL, "explore: needs a ranking model, item counts, slots >= 0 and k >= 1");
+  if (n_slots > RECO_CTX_MAX_EXPLORE) n_slots = RECO_CTX_MAX_EXPLORE;
+  if (n_slots == 0) return 0;
+  int rc = em->algo->score(em, v, scratch);
+  if (rc) return rc;
+  /* best n_slots new items by (score, lower index): a small insertion list */
+  float bs[RECO_CTX_MAX_EXPLORE];
+  int n = 0;
+  for (int32_t i = 0; i < em->n_items; i++) {
+    if (!(item_count[i] < max_count) || !isfinite(scratch[i]) || (eligible && !eligible[i])) continue;
+    if (n == n_slots && !(scratch[i] > bs[n - 1])) continue;
+    bool seen = false; /* only for items that would enter the list: O(|history|) each */
+    for (size_t j = 0; j < v->n && !seen; j++) seen = v->items[j] == i;
+    if (seen) continue;
+    int p = n < n_slots ? n++ : n - 1;
+    while (p > 0 && scratch[i] > bs[p - 1]) {
+      bs[p] = bs[p - 1];
+      pin_items[p] = pin_items[p - 1];
+      p--;
+    }
+    bs[p] = scratch[i];
+    pin_items[p] = i;
+  }
+  for (int j = 0; j < n; j++) pin_positions[j] = (int32_t)((int64_t)(j + 1) * k / (n_slots + 1));
+  return n;
 }
 
 /* ---- save / load ---- */

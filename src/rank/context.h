@@ -46,4 +46,16 @@ void reco__context_rerank(const reco_model *ctx_model, const reco_rec_context *c
                           const reco_itemmeta *meta, const int32_t *session, size_t n_session, float w_sess,
                           const int32_t *items, float *rel, int n);
 
+/*
+ * Exploration slots for new items (those with fewer than max_count training interactions in
+ * item_count): the explore model (typically `content`, which scores items nobody has had)
+ * ranks them for the view, and the best n_slots that are not in the view's history and are
+ * marked in `eligible` (NULL = all) come out as pins for the pipeline, at positions spread
+ * over the page [0, k): (j + 1) k / (n_slots + 1). scratch holds n_items floats. Returns the
+ * number of pins (<= n_slots) or < 0.
+ */
+int reco__rec_explore(const reco_model *explore_model, const reco_user_view *v, const float *item_count,
+                      float max_count, const uint8_t *eligible, int n_slots, int k, float *scratch, int32_t *pin_items,
+                      int32_t *pin_positions);
+
 #endif

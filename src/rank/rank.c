@@ -16,6 +16,13 @@
  *     (times a boost factor), nov = -log2(users(i) / all users) (Zhou et al. 2010's novelty,
  *     EVALUATION.md's definition) min-maxed over the union. Ties go to the smaller item index,
  *     so a request's list is deterministic and w_div = 0 (with w_nov = 0) is relevance order.
+ *   - Cold start by history length: below min_interactions_for_cf the cold scorer is one more
+ *     scorer (index n_members) of weight W (1 - n / min_interactions_for_cf), W the members'
+ *     weight sum: with one item of five the popular list still leads, at five the history
+ *     alone decides (a linear hand-over; docs/ALGORITHMS.md has what it measures).
+ *   - Context: the context model's term (per-context category log-lifts, context.c) and the
+ *     session term are added to the min-maxed relevance before boosts, so a boost multiplies
+ *     a context-aware relevance and MMR trades diversity against it.
  *   - Pagination: the list is ranked up to offset + k and the page cut from it; the same
  *     request always ranks the same list, so pages never repeat an item and concatenate to the
  *     un-paged list.

@@ -68,6 +68,19 @@ expect "similar with category" 0 S -k 5 --category Comedy
 n=0; for i in $(ids); do cats_of "$i" | grep -q Comedy || n=$((n+1)); done
 [ $n = 0 ] && ok "similar keeps the category filter" || bad "$n similar items outside Comedy"
 expect "similar unknown item" 1 "$RECO" similar --model "$T/knn.reco" --item no_such_item
+# exploration slots: new items (no interaction) at positions 2 and 4 of a page of 6
+expect "sparse data gen" 0 "$RECO" data gen --domain streaming --users 200 --items 1200 --interactions 4000 --seed 5 \
+  --out "$T/s" --quiet
+expect "train sparse itemknn" 0 "$RECO" train --algo itemknn --data "$T/s" --out "$T/k2.reco" --quiet
+expect "train sparse content" 0 "$RECO" train --algo content --data "$T/s" --out "$T/c2.reco" --quiet
+u2=$(sed -n 2p "$T/s/interactions.csv" | cut -d, -f1)
+expect "explore slots" 0 "$RECO" recommend --model "$T/k2.reco" --data "$T/s" --user "$u2" --k 6 --json \
+  --explore-model "$T/c2.reco" --explore-slots 2
+new=0; pos=0; for i in $(ids); do
+  if [ $pos = 2 ] || [ $pos = 4 ]; then cut -d, -f2 "$T/s/interactions.csv" | grep -qx "$i" || new=$((new+1)); fi
+  pos=$((pos+1)); done
+[ $new = 2 ] && ok "new items at positions 2 and 4" || bad "explore: $new new items at 2/4: $(ids | tr '\n' ' ')"
+expect "explore needs a model" 2 "$RECO" recommend --model "$T/k2.reco" --data "$T/s" --user "$u2" --explore-slots 2
 # usage errors
 expect "similar needs --item" 2 "$RECO" similar --model "$T/knn.reco"
 expect "--item is not for recommend" 2 "$RECO" recommend --model "$T/knn.reco" --item "$item" --history "$item"

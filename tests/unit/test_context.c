@@ -281,6 +281,43 @@ static void test_cold_blend(void **state) {
   reco__rec_ws_free(ws);
 }
 
+static void test_explore(void **state) {
+  (void)state;
+  float count[N_ITEMS], scratch[N_ITEMS];
+  for (int i = 0; i < N_ITEMS; i++) count[i] = 10;
+  count[3] = count[7] = count[11] = 0; /* the "new" items */
+  int32_t hist[2] = {1, 11}, pins[4], pos[4];
+  reco_user_view v = {-1, hist, NULL, NULL, 2};
+  int n = reco__rec_explore(g_knn, &v, count, 1, NULL, 2, 10, scratch, pins, pos);
+  assert_int_equal(n, 2);
+  for (int j = 0; j < n; j++) assert_true(pins[j] == 3 || pins[j] == 7); /* 11 is in the history */
+  assert_int_not_equal(pins[0], pins[1]);
+  assert_int_equal(pos[0], 3);
+  assert_int_equal(pos[1], 6);
+  uint8_t elig[N_ITEMS];
+  memset(elig, 1, sizeof elig);
+  elig[3] = 0;
+  n = reco__rec_explore(g_knn, &v, count, 1, elig, 3, 10, scratch, pins, pos);
+  assert_int_equal(n, 1);
+  assert_int_equal(pins[0], 7);
+  assert_int_equal(reco__rec_explore(g_knn, &v, count, 1, NULL, 0, 10, scratch, pins, pos), 0);
+  assert_true(reco__rec_explore(g_knn, &v, NULL, 1, NULL, 2, 10, scratch, pins, pos) < 0);
+  /* the pins go through the pipeline at their positions */
+  reco_rec_ws *ws;
+  assert_int_equal(reco__rec_ws_new(N_ITEMS, 40, 1, &ws), 0);
+  reco_rec_member mem = {g_pop, 1};
+  reco_rec_request q = base_request(&mem, hist, 2);
+  n = reco__rec_explore(g_knn, &v, count, 1, NULL, 2, 10, scratch, pins, pos);
+  q.pin_items = pins;
+  q.pin_positions = pos;
+  q.n_pins = (size_t)n;
+  reco_rec_item out[10];
+  assert_int_equal(reco__recommend(&q, ws, out), 10);
+  assert_int_equal(out[3].item, pins[0]);
+  assert_int_equal(out[6].item, pins[1]);
+  reco__rec_ws_free(ws);
+}
+
 static void test_hybrid_members(void **state) {
   (void)state;
   reco_model *h;
@@ -314,7 +351,8 @@ static void test_hybrid_members(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dataset_context), cmocka_unit_test(test_loaders), cmocka_unit_test(test_lifts),     cmocka_unit_test(test_save_load),
-      cmocka_unit_test(test_pipeline_context), cmocka_unit_test(test_cold_blend), cmocka_unit_test(test_hybrid_members),
+      cmocka_unit_test(test_pipeline_context), cmocka_unit_test(test_cold_blend), cmocka_unit_test(test_explore),
+      cmocka_unit_test(test_hybrid_members),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
