@@ -12,7 +12,8 @@
 # on the demo catalogue into BUILD/bench-ingest (reused), with a fresh store in a temporary
 # folder; it is stopped with SIGTERM at the end and must exit 0.
 # Environment: DURATION (15) CONNS (50) RUNS (3) THREADS (wrk threads, 2) SERVE_THREADS (cores)
-# LOG_ACCESS (no: the figure of the write path; yes to include per-request access logs).
+# LOG_ACCESS (no: the figure of the write path; yes to include per-request access logs)
+# BATCH (unset: none; N > 1: one more run posting N records per request to /interactions/batch).
 # Needs wrk and the sqlite3 CLI (scripts/setup.sh installs both).
 set -u
 B=${1:-build}
@@ -54,7 +55,7 @@ cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$SPID/s
 run() {
   local tag=$1 c=$2 t=$3 d=$4 out c0 c1
   c0=$(cpu)
-  out=$(RUN_TAG=$tag N_ITEMS=$N_ITEMS ACKED_FILE=$W/acked.$tag wrk -t"$t" -c"$c" -d"${d}s" -s "$ROOT/scripts/ingest.lua" "$BASE" 2>&1)
+  out=$(BATCH=${BATCH_RUN:-1} RUN_TAG=$tag N_ITEMS=$N_ITEMS ACKED_FILE=$W/acked.$tag wrk -t"$t" -c"$c" -d"${d}s" -s "$ROOT/scripts/ingest.lua" "$BASE" 2>&1)
   c1=$(cpu)
   local res
   res=$(grep '^RESULT' <<<"$out") || { echo "$out"; echo "bench_ingest: wrk failed"; exit 1; }
@@ -88,6 +89,11 @@ for r in $(seq 1 "$RUNS"); do run "c$r" "$CONNS" "$THREADS" "$DURATION"; done
 exec 3>"$W/one"
 echo "== 1 connection, ${DURATION} s"
 run one 1 1 "$DURATION"
+if [ "${BATCH:-0}" -gt 1 ]; then
+  exec 3>"$W/batch"
+  echo "== /interactions/batch: $BATCH records per request, $CONNS connections, ${DURATION} s (counts are records)"
+  BATCH_RUN=$BATCH run batch "$CONNS" "$THREADS" "$DURATION"
+fi
 exec 3>&-
 echo "median of $RUNS runs at $CONNS connections: $(cut -d' ' -f1 "$W/many" | median) acks/s, p50 $(cut -d' ' -f2 "$W/many" | median) ms, p99 $(cut -d' ' -f3 "$W/many" | median) ms"
 echo "1 connection: $(cut -d' ' -f1 "$W/one") acks/s, p50 $(cut -d' ' -f2 "$W/one") ms, p99 $(cut -d' ' -f3 "$W/one") ms"
