@@ -3,7 +3,8 @@
 # interactions (unique user/idempotency key per request, scripts/ingest.lua) to
 # POST /api/v1/interaction with CONNS connections for DURATION seconds, RUNS times, then once
 # with a single connection; prints acknowledged interactions/s and the p50/p99 ack latency of
-# each run and their medians. After each run it checks the store against the acks: every
+# each run and their medians, and the server's CPU time per ack (user + system, from /proc: it
+# does not depend on the machine's other load the way acks/s does). After each run it checks the store against the acks: every
 # acknowledged interactionId is in the database, and the rows of the run number the acks plus
 # at most the requests left unanswered when wrk stopped (committed, but their response was
 # still in flight). A failed check exits 1.
@@ -11,7 +12,8 @@
 # on the demo catalogue into BUILD/bench-ingest (reused), with a fresh store in a temporary
 # folder; it is stopped with SIGTERM at the end and must exit 0.
 # Environment: DURATION (15) CONNS (50) RUNS (3) THREADS (wrk threads, 2) SERVE_THREADS (cores)
-# LOG_ACCESS (no: the figure of the write path; yes to include per-request access logs).
+# LOG_ACCESS (no: the figure of the write path; yes to include per-request access logs)
+# BATCH (unset: none; N > 1: one more run posting N records per request to /interactions/batch).
 # Needs wrk and the sqlite3 CLI (scripts/setup.sh installs both).
 set -u
 B=${1:-build}
@@ -46,10 +48,15 @@ done
 N_ITEMS=$(($(wc -l <"$SRV/data/demo-ecommerce/items.csv") - 1))
 echo "bench_ingest: $BASE, $N_ITEMS items, store $DB, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
+# CPU seconds (user + system) the server has used so far
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$SPID/stat"; }
+
 # run TAG CONNS THREADS SECONDS -> prints "acks_per_s p50_ms p99_ms" on fd 3, details on stdout
 run() {
-  local tag=$1 c=$2 t=$3 d=$4 out
-  out=$(RUN_TAG=$tag N_ITEMS=$N_ITEMS ACKED_FILE=$W/acked.$tag wrk -t"$t" -c"$c" -d"${d}s" -s "$ROOT/scripts/ingest.lua" "$BASE" 2>&1)
+  local tag=$1 c=$2 t=$3 d=$4 out c0 c1
+  c0=$(cpu)
+  out=$(BATCH=${BATCH_RUN:-1} RUN_TAG=$tag N_ITEMS=$N_ITEMS ACKED_FILE=$W/acked.$tag wrk -t"$t" -c"$c" -d"${d}s" -s "$ROOT/scripts/ingest.lua" "$BASE" 2>&1)
+  c1=$(cpu)
   local res
   res=$(grep '^RESULT' <<<"$out") || { echo "$out"; echo "bench_ingest: wrk failed"; exit 1; }
   eval "$(sed 's/^RESULT //' <<<"$res")" # acks_per_s acked non2xx sent errors p50_ms p99_ms max_ms secs
@@ -64,8 +71,10 @@ SELECT count(*) FROM a WHERE id NOT IN (SELECT id FROM interactions WHERE idempo
 SQL
 )
   unanswered=$((sent - acked - non2xx))
-  printf '  %-6s c=%-3s %6d acks/s  p50 %7.3f ms  p99 %7.3f ms  max %8.3f ms | acked %d, stored %d, non-2xx %d, socket errors %d, unanswered at stop %d, acked ids missing %d\n' \
-    "$tag" "$c" "$acks_per_s" "$p50_ms" "$p99_ms" "$max_ms" "$acked" "$stored" "$non2xx" "$errors" "$unanswered" "$missing"
+  local us
+  us=$(awk -v a="$c0" -v b="$c1" -v n="$acked" 'BEGIN{printf "%.1f", n ? (b-a)/n*1e6 : 0}')
+  printf '  %-6s c=%-3s %6d acks/s  p50 %7.3f ms  p99 %7.3f ms  max %8.3f ms  server CPU %s us/ack | acked %d, stored %d, non-2xx %d, socket errors %d, unanswered at stop %d, acked ids missing %d\n' \
+    "$tag" "$c" "$acks_per_s" "$p50_ms" "$p99_ms" "$max_ms" "$us" "$acked" "$stored" "$non2xx" "$errors" "$unanswered" "$missing"
   if [ "$missing" != 0 ] || [ "$stored" -lt "$acked" ] || [ "$stored" -gt $((acked + unanswered)) ]; then
     echo "bench_ingest: FAIL: the store does not hold exactly the acknowledged interactions"
     exit 1
@@ -80,6 +89,11 @@ for r in $(seq 1 "$RUNS"); do run "c$r" "$CONNS" "$THREADS" "$DURATION"; done
 exec 3>"$W/one"
 echo "== 1 connection, ${DURATION} s"
 run one 1 1 "$DURATION"
+if [ "${BATCH:-0}" -gt 1 ]; then
+  exec 3>"$W/batch"
+  echo "== /interactions/batch: $BATCH records per request, $CONNS connections, ${DURATION} s (counts are records)"
+  BATCH_RUN=$BATCH run batch "$CONNS" "$THREADS" "$DURATION"
+fi
 exec 3>&-
 echo "median of $RUNS runs at $CONNS connections: $(cut -d' ' -f1 "$W/many" | median) acks/s, p50 $(cut -d' ' -f2 "$W/many" | median) ms, p99 $(cut -d' ' -f3 "$W/many" | median) ms"
 echo "1 connection: $(cut -d' ' -f1 "$W/one") acks/s, p50 $(cut -d' ' -f2 "$W/one") ms, p99 $(cut -d' ' -f3 "$W/one") ms"

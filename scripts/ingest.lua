@@ -4,7 +4,8 @@
 -- Each thread counts the requests it sent and the 2xx it received and keeps the acknowledged
 -- interactionIds; done() writes them to ACKED_FILE (one per line) for the per-id check.
 -- Environment: RUN_TAG (keeps keys unique across runs on one store), N_ITEMS (catalogue size),
--- ACKED_FILE (where the ids go; unset = not written).
+-- ACKED_FILE (where the ids go; unset = not written), BATCH (records per request: above 1,
+-- POST /api/v1/interactions/batch with that many records; the counts are then of records).
 
 local counter = 0
 local threads = {}
@@ -17,29 +18,46 @@ end
 function init(args)
   tag = os.getenv("RUN_TAG") or "r"
   n_items = tonumber(os.getenv("N_ITEMS") or "1000")
+  batch = tonumber(os.getenv("BATCH") or "1")
   sent, acked, failed = 0, 0, 0
   ids = {}
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end
 
-function request()
+local function record()
   counter = counter + 1
-  sent = sent + 1
   local key = string.format("%s-%d-%d", tag, tid, counter)
   local item = (counter * 7919 + tid * 104729) % n_items + 1
-  local body = string.format(
+  return string.format(
     '{"userId":"bench_%s_%d_%d","itemId":"item_%d","interactionType":"click","idempotencyKey":"%s"}',
     tag, tid, counter % 5000, item, key)
-  return wrk.format(nil, "/api/v1/interaction", nil, body)
+end
+
+function request()
+  if batch <= 1 then
+    sent = sent + 1
+    return wrk.format(nil, "/api/v1/interaction", nil, record())
+  end
+  local recs = {}
+  for k = 1, batch do recs[k] = record() end
+  sent = sent + batch
+  return wrk.format(nil, "/api/v1/interactions/batch", nil, '{"interactions":[' .. table.concat(recs, ",") .. ']}')
 end
 
 function response(status, headers, body)
   if status >= 200 and status < 300 then
-    acked = acked + 1
-    ids[acked] = tonumber(string.match(body, '"interactionId":"(%d+)"')) or -1
+    if batch <= 1 then
+      acked = acked + 1
+      ids[acked] = tonumber(string.match(body, '"interactionId":"(%d+)"')) or -1
+    else
+      for id in string.gmatch(string.match(body, '"interactionIds":%[([^%]]*)%]') or "", '"(%d+)"') do
+        acked = acked + 1
+        ids[acked] = tonumber(id)
+      end
+    end
   else
-    failed = failed + 1
+    failed = failed + (batch <= 1 and 1 or batch)
   end
 end
 

@@ -6,7 +6,7 @@
 # idempotency inside a batch, a 400 naming the bad record's index and field, nothing of a
 # rejected batch stored), the queue-full path (503 + Retry-After, nothing stored for it),
 # request ids (X-Request-Id echoed when sane, generated otherwise) and JSON access log lines,
-# and the graceful stop: SIGTERM while requests are still uploading and others are waiting for
+# a client that disconnects while its write waits for the commit, and the graceful stop: SIGTERM while requests are still uploading and others are waiting for
 # their commit; every one of them must be answered 200, the process must exit 0, and after a
 # restart every acknowledged interaction is in the store.
 # Usage: serve_live.sh RECO_BINARY. Needs curl (skips with 77 without it) and python3 (parses the
@@ -133,6 +133,28 @@ for l in sys.stdin:
     assert set(d) == {"ts", "level", "requestId", "method", "route", "status", "latency_ms", "client"}, d' ||
   fail "an access line is not JSON with the documented fields"
 ok "request ids echoed or generated; one JSON access line per request"
+
+# --- a client that goes away while its write waits for the commit: the write still commits
+# (the writer is held by another connection's write lock), the server stays up and serves
+python3 - "$W/srv/data/reco.db" "$W/locked" <<'PY' &
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+c.execute("BEGIN IMMEDIATE")
+open(sys.argv[2], "w").close()
+time.sleep(2)
+c.execute("COMMIT")
+PY
+lockpid=$!
+for i in $(seq 1 100); do [ -f "$W/locked" ] && break; sleep 0.1; done
+[ -f "$W/locked" ] || fail "could not take the write lock"
+r=$(curl -s -m 1 -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  --data '{"userId":"gone_u","itemId":"'"$1"'","interactionType":"view"}' "$BASE/api/v1/interaction")
+[ "$r" = 000 ] || fail "the write was answered ($r) while the store was locked"
+wait "$lockpid" || fail "could not hold the write lock"
+sleep 0.5
+[ "$(stored gone_u)" = 1 ] || fail "a write whose client left was not committed"
+curl -fs "$BASE/healthz" >/dev/null || fail "server down after a client left mid-commit"
+ok "a client gone while its write waited: committed, and the server serves on"
 
 # --- the queue-full path: STORE_QUEUE=1 under a burst of 64 concurrent writes
 stop
