@@ -325,7 +325,7 @@ static int key_role(const char *keys, const char *given) {
     if (kl > el) kl = el;
     unsigned diff = (unsigned)(kl ^ gl);
     for (size_t j = 0; j < kl; j++) diff |= (unsigned char)k[j] ^ (unsigned char)(j < gl ? given[j] : 0);
-    if (kl > 0 && diff == 0) role = kl < el && !strncmp(k + kl, ":admin", el - kl) && el - kl == 6 ? SRV_ROLE_ADMIN : SRV_ROLE_READ;
+    if (kl > 0 && diff == 0) role = el - kl == 6 && !strncmp(k + kl, ":admin", 6) ? SRV_ROLE_ADMIN : SRV_ROLE_READ;
     k += el;
     if (*k == ',') k++;
   }
