@@ -86,7 +86,7 @@ static int mkdirs(const char *path) {
 
 /* The first-run demo: catalogue, four validated models, CATALOGUE pointer. */
 static int bootstrap(const srv_config *cfg) {
-  static const char *const algos[] = {"popular", "itemknn", "ials", "content"};
+  static const char *const algos[] = {"popular", "itemknn", "ials", "content", "context"};
   char probe[PATH_MAX];
   snprintf(probe, sizeof probe, "%s/interactions.csv", cfg->data_dir);
   int rc;
@@ -96,6 +96,10 @@ static int bootstrap(const srv_config *cfg) {
             cfg->data_dir);
     reco_synth_params p;
     reco__synth_defaults(&p, RECO_SYNTH_ECOMMERCE);
+    /* devices and locations on the interactions, with a context effect on the categories chosen,
+     * so the request's context (device, location, time) has something to re-rank by */
+    p.context = true;
+    p.context_effect = 0.3;
     reco_dataset *gen;
     if ((rc = reco__synth_generate(&p, NULL, &gen))) return cli_fail("serve: generating the demo", rc);
     if (mkdirs(cfg->data_dir)) {

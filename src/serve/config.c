@@ -22,6 +22,8 @@ void srv_config_defaults(srv_config *c) {
   snprintf(c->data_dir, sizeof c->data_dir, "./data/demo-ecommerce");
   snprintf(c->default_algo, sizeof c->default_algo, "hybrid");
   c->rec_limit = 10;
+  c->min_cf = 3;
+  c->cold_strategy = RECO_COLD_POPULAR;
   long cores = sysconf(_SC_NPROCESSORS_ONLN);
   c->threads = cores > 0 ? (int)cores : 1;
   c->conn_limit = 1024;
@@ -101,6 +103,7 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("MAX_BODY_BYTES", max_body, 64, 1L << 30)
   INT_SETTING("STORE_QUEUE", store_queue, 1, 1 << 24)
   INT_SETTING("CANDIDATE_POOL", cand_pool, 0, RECO_REC_POOL_DEFAULT)
+  INT_SETTING("MIN_INTERACTIONS_FOR_CF", min_cf, 0, 1000000)
   INT_SETTING("CACHE_TTL", cache_ttl_s, 1, 30 * 86400)
   INT_SETTING("L1_CACHE_SIZE", cache_entries, 1, 1L << 30)
   INT_SETTING("L1_CACHE_BYTES", cache_bytes, 1L << 16, 1L << 40)
@@ -124,6 +127,18 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
       return RECO_EINVAL;
     }
     c->max_regression = d;
+    return 0;
+  }
+  if (!strcmp(key, "COLD_START_STRATEGY")) {
+    /* trending needs a time-decayed popularity model, which the service does not train: it is
+     * the CLI's (reco recommend --cold-strategy trending) */
+    if (!strcmp(v, "popular_items") || !strcmp(v, "popular")) c->cold_strategy = RECO_COLD_POPULAR;
+    else if (!strcmp(v, "context_popular")) c->cold_strategy = RECO_COLD_CONTEXT_POPULAR;
+    else if (!strcmp(v, "members")) c->cold_strategy = RECO_COLD_MEMBERS;
+    else {
+      snprintf(msg, msg_len, "COLD_START_STRATEGY: expected popular_items, context_popular or members, got '%s'", v);
+      return RECO_EINVAL;
+    }
     return 0;
   }
   if (!strcmp(key, "HOST")) return copy_str(c->host, sizeof c->host, key, v, msg, msg_len);
@@ -205,7 +220,8 @@ static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PA
                                      "RATE_LIMIT_CLIENTS",
                                      "MODEL_UPDATE_INTERVAL", "MODEL_UPDATE_MIN_INTERACTIONS",
                                      "RETRAIN_MAX_REGRESSION", "RETRAIN_MAX_ROWS",
-                                     "WS_MAX_CLIENTS", "WS_PING_INTERVAL"};
+                                     "WS_MAX_CLIENTS", "WS_PING_INTERVAL",
+                                     "MIN_INTERACTIONS_FOR_CF", "COLD_START_STRATEGY"};
 
 static bool known_key(const char *k) {
   for (size_t j = 0; j < sizeof k_keys / sizeof *k_keys; j++)

@@ -32,6 +32,7 @@
 
 #include "base/base.h"
 #include "fjson.h"
+#include "rank/context.h"
 #include "scratch.h"
 #include "serve.h"
 
@@ -48,7 +49,77 @@ typedef struct rec_args {
   double min_rating; /* NAN = none */
   const fj_val *exclude; /* array of strings or NULL */
   double diversity;
+  /* context (the seed's {"device","location","time"}; "timestamp" in ms also accepted) */
+  const char *device, *location;
+  int64_t ts; /* unix seconds, -1 = unknown */
 } rec_args;
+
+/* "2024-01-15T10:30:00Z", "2024-01-15T10:30:00.123+01:00", "2024-01-15": unix seconds, or -1 when
+ * not that form (RFC 3339 with the date alone allowed). */
+static int64_t parse_time(const char *t) {
+  int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+  if (sscanf(t, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) return -1;
+  const char *p = t + n;
+  if (*p == 'T' || *p == 't' || *p == ' ') {
+    int m2 = 0;
+    if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &m2) != 3 || m2 != 8) return -1;
+    p += 1 + m2;
+    if (*p == '.')
+      for (p++; *p >= '0' && *p <= '9'; p++) {}
+  }
+  int off = 0;
+  if (*p == 'Z' || *p == 'z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int oh, om, m3 = 0;
+    if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m3) != 2 || m3 != 5) return -1;
+    off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
+    p += 1 + m3;
+  }
+  if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return -1;
+  /* days from the civil date (Howard Hinnant's algorithm, a published fact, written afresh) */
+  int yy = y - (mo <= 2);
+  int era = (yy >= 0 ? yy : yy - 399) / 400;
+  int yoe = yy - era * 400;
+  int doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  int64_t days = (int64_t)era * 146097 + doe - 719468;
+  return days * 86400 + h * 3600 + mi * 60 + sec - off;
+}
+
+/* The context object: device and location strings, time (RFC 3339) or timestamp (ms). Other
+ * members are accepted and ignored (sessionId, position, ...). */
+static bool parse_context(const fj_doc *d, const fj_val *c, rec_args *a, srv_resp *rs, int *st) {
+  a->ts = -1;
+  if (fj_is_null(c)) return true;
+  static const char *const k_str[] = {"device", "location"};
+  const char **dst[] = {&a->device, &a->location};
+  for (int k = 0; k < 2; k++) {
+    const fj_val *v = fj_get(d, c, k_str[k]);
+    if (fj_is_null(v)) continue;
+    if (!fj_is_str(v)) {
+      *st = srv_error(rs, 400, "invalid_argument", k == 0 ? "context.device" : "context.location", "context.%s must be a string", k_str[k]);
+      return false;
+    }
+    *dst[k] = v->s;
+  }
+  const fj_val *t = fj_get(d, c, "time");
+  if (!fj_is_null(t)) {
+    if (!fj_is_str(t) || (a->ts = parse_time(t->s)) < 0) {
+      *st = srv_error(rs, 400, "invalid_argument", "context.time", "context.time must be an RFC 3339 time such as 2024-01-15T10:30:00Z");
+      return false;
+    }
+  }
+  const fj_val *ms = fj_get(d, c, "timestamp");
+  if (!fj_is_null(ms)) {
+    if (!fj_is_num(ms) || !(ms->num >= 0 && ms->num < 1e15)) {
+      *st = srv_error(rs, 400, "invalid_argument", "context.timestamp", "context.timestamp must be milliseconds since 1970");
+      return false;
+    }
+    a->ts = (int64_t)(ms->num / 1000);
+  }
+  return true;
+}
 
 /* The filters object: category (string or list), minRating, excludeItems. */
 static bool parse_filters(const fj_doc *d, const fj_val *f, const srv_snapshot *s, rec_args *a, srv_resp *rs, int *st) {
@@ -155,6 +226,7 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
     st = srv_error(rs, 400, "invalid_argument", "context", "context must be an object");
     goto out;
   }
+  if (!parse_context(d, ctx, &a, rs, &st)) goto out;
   if (!(s = srv_snapshot_current())) {
     st = srv_error(rs, 503, "unavailable", NULL, "no model is loaded yet");
     goto out;
@@ -196,12 +268,34 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
   }
   if (mu >= sm->m->n_users) mu = -1;
   bool cold = mu < 0 && n_raw == 0 && lh.n == 0;
-  if (cold && s->popular >= 0) sm = &s->models[s->popular];
+  const srv_model *pm = s->popular >= 0 ? &s->models[s->popular] : NULL;
+  int cold_strategy = rq->cfg->cold_strategy;
+  /* cold: the popularity model answers (in its own item indices), unless the strategy asks the
+   * members to score the empty view themselves */
+  if (cold && pm && cold_strategy != RECO_COLD_MEMBERS) sm = pm;
   const reco_model *m = sm->m;
   if (cold) mu = -1;
+  /* the members: a hybrid's own members with its learned weights (reco__hybrid_members), else
+   * the one model */
+  reco_rec_member members[RECO_REC_MAX_MEMBERS];
+  int n_members = 0;
+  if (!strcmp(m->algo->name, "hybrid")) {
+    const reco_model *mm[RECO_REC_MAX_MEMBERS];
+    float w[RECO_REC_MAX_MEMBERS];
+    int nm = reco__hybrid_members(m, mm, w, RECO_REC_MAX_MEMBERS);
+    for (int k = 0; k < nm; k++)
+      if (mm[k]->n_items == m->n_items && mm[k]->algo->score) members[n_members++] = (reco_rec_member){mm[k], w[k]};
+  }
+  if (!n_members) members[n_members++] = (reco_rec_member){m, 1.0f};
+  /* the context term: the snapshot's context model, when it indexes these items */
+  const srv_model *cm = s->context >= 0 && sm->ctx_ok ? &s->models[s->context] : NULL;
+  reco_rec_context rctx = RECO_CTX_UNKNOWN;
+  if (cm && (a.device || a.location || a.ts >= 0)) reco__context_codes(cm->m, a.device, a.location, a.ts, &rctx);
+  else cm = NULL;
+  if (cold_strategy == RECO_COLD_CONTEXT_POPULAR && !cm) cold_strategy = RECO_COLD_POPULAR;
 
   size_t n_excl = a.exclude ? a.exclude->n : 0;
-  srv_scratch *sc = srv_scratch_get(m->n_items, n_raw + lh.n ? n_raw + lh.n : 1, n_excl ? n_excl : 1);
+  srv_scratch *sc = srv_scratch_get(m->n_items, n_members, n_raw + lh.n ? n_raw + lh.n : 1, n_excl ? n_excl : 1);
   if (!sc) {
     st = srv_error(rs, 503, "unavailable", NULL, "out of memory");
     goto out;
@@ -229,17 +323,22 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
   }
   static const int32_t k_no_cat = -1; /* the filter named only unknown categories: none passes */
   bool has_cats = sm->meta.n_items > 0;
-  reco_rec_member member = {m, 1.0f};
   int pool = rq->cfg->cand_pool;
   if (pool <= 0) pool = (int)RECO_MIN(RECO_REC_POOL_DEFAULT, RECO_MAX(100, 10 * a.limit));
   reco_rec_request q = {
       .view = {mu, sc->hist, sc->hist_val, NULL, n_hist},
       .k = (int)a.limit,
       .pool = pool,
-      .members = &member,
-      .n_members = 1,
-      .cold_model = cold ? m : NULL,
-      .cold = RECO_COLD_POPULAR,
+      .members = members,
+      .n_members = n_members,
+      /* cold: the popularity model answering; warm with fewer than MIN_INTERACTIONS_FOR_CF
+       * interactions: the same model blended in, fading out as the history grows */
+      .cold_model = cold ? (cold_strategy == RECO_COLD_MEMBERS ? NULL : m) : (sm->pop_ok ? pm->m : NULL),
+      .cold = (reco_cold_strategy)cold_strategy,
+      .min_interactions_for_cf = rq->cfg->min_cf,
+      .context_model = cm ? cm->m : NULL,
+      .context = rctx,
+      .context_weight = cm ? reco__context_weight(cm->m) : 0.0f,
       .meta = has_cats ? &sm->meta : NULL,
       .filters = {.include_cats = a.n_cats ? a.cats : &k_no_cat,
                   .n_include_cats = a.cat_filter ? (a.n_cats ? (size_t)a.n_cats : 1) : 0,

@@ -12,7 +12,7 @@
 
 #include "serve.h"
 
-#define MAX_ROUTES 32
+#define MAX_ROUTES 64
 
 const double srv_lat_bounds[SRV_LAT_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
                                                 0.025,  0.05,    0.1,    0.25,  0.5,   1.0,  INFINITY};

@@ -28,7 +28,7 @@ static void scratch_free(void *p) {
 
 static void make_key(void) { pthread_key_create(&g_key, scratch_free); }
 
-srv_scratch *srv_scratch_get(int32_t n_items, size_t n_hist, size_t n_excl) {
+srv_scratch *srv_scratch_get(int32_t n_items, int n_members, size_t n_hist, size_t n_excl) {
   pthread_once(&g_once, make_key);
   srv_scratch *s = pthread_getspecific(g_key);
   if (!s) {
@@ -44,12 +44,13 @@ srv_scratch *srv_scratch_get(int32_t n_items, size_t n_hist, size_t n_excl) {
       return NULL;
     }
   }
-  if (n_items != s->ws_items || !s->ws) {
+  if (n_items != s->ws_items || n_members > s->ws_members || !s->ws) {
     reco__rec_ws_free(s->ws);
     s->ws = NULL;
     s->ws_items = 0;
-    if (reco__rec_ws_new(n_items, RECO_REC_POOL_DEFAULT, 1, &s->ws)) return NULL;
+    if (reco__rec_ws_new(n_items, RECO_REC_POOL_DEFAULT, n_members, &s->ws)) return NULL;
     s->ws_items = n_items;
+    s->ws_members = n_members;
   }
   if (n_hist > s->hist_cap) {
     int32_t *h = realloc(s->hist, n_hist * sizeof *h);

@@ -55,6 +55,10 @@ typedef struct srv_config {
   char store_path[1024];   /* STORE_PATH, the SQLite store of interactions, default ./data/reco.db */
   int store_queue;         /* STORE_QUEUE, pending durable writes before 503, default 65536 */
   char exp_variants[512];  /* EXPERIMENT_VARIANTS, "control,treatment" or "a:20,b:80" (weights) */
+  int min_cf;              /* MIN_INTERACTIONS_FOR_CF (default 3; the seed says 5): below it the cold-start
+                            * scorer is blended in, fading out as the history grows (rank.h) */
+  int cold_strategy;       /* COLD_START_STRATEGY: popular_items (default) | context_popular | members,
+                            * as reco_cold_strategy */
   int cand_pool;           /* CANDIDATE_POOL: candidates per model a request re-ranks (MMR, blending);
                             * 0 (default) = 10 x (offset + limit), at least 100, at most 200 */
   bool log_json;           /* LOG_FORMAT=json (default) | text */
@@ -122,6 +126,8 @@ typedef struct srv_model {
   reco_itemmeta meta; /* categories only (cats shared with the catalogue); n_items 0 = none */
   float *rating;      /* per model item, the catalogue's average rating (NAN = unknown) */
   struct reco_rec_catindex *catidx; /* category bitmasks and lists (filters, MMR); NULL = none */
+  bool ctx_ok;        /* the snapshot's context model indexes this model's items the same way */
+  bool pop_ok;        /* ... and its popular model (the cold-start scorer blended in) */
   float *catvec;      /* category one-hots for MMR when there are > 64 categories, else NULL */
   int cat_dim;
   uint8_t *avail;     /* bitmap of the model items the catalogue knows; NULL = all of them */
@@ -152,6 +158,7 @@ typedef struct srv_snapshot {
   srv_model models[SRV_MAX_MODELS];
   int n_models;
   int popular; /* index into models of `popular`, or -1 */
+  int context; /* index into models of `context` (context-aware re-ranking), or -1 */
   int best;    /* the ranker with the best validation ndcg@10 (hybrid's stand-in), or -1 */
   int32_t max_model_items;
   uint8_t *c_unavail; /* per catalogue item, bit set = deleted through the API (catalog.c) */

@@ -319,6 +319,13 @@ static int model_inputs(srv_snapshot *s, srv_model *sm) {
   return rc == RECO_ENOTFOUND ? 0 : rc;
 }
 
+/* Whether two models index the catalogue's items identically (same count, same mapping). */
+static bool same_items(const srv_model *a, const srv_model *b) {
+  if (a->m->n_items != b->m->n_items) return false;
+  if (!a->m2c || !b->m2c) return a->m2c == b->m2c;
+  return !memcmp(a->m2c, b->m2c, (size_t)a->m->n_items * sizeof *a->m2c);
+}
+
 /* The metrics text of a model file, checked to be a JSON object; ndcg@10 picked out. */
 static int take_metrics(srv_model *sm) {
   sm->ndcg = -1;
@@ -339,7 +346,7 @@ int srv_snapshot_load(const char *root, srv_snapshot **out) {
   srv_snapshot *s = calloc(1, sizeof *s);
   if (!s) return reco__seterr(RECO_ENOMEM, "out of memory");
   atomic_init(&s->refs, 1);
-  s->popular = s->best = -1;
+  s->popular = s->best = s->context = -1;
   s->loaded_at_ms = reco__wall_ms();
   reco_reg_entry *list = NULL;
   size_t n_list = 0;
@@ -393,9 +400,20 @@ int srv_snapshot_load(const char *root, srv_snapshot **out) {
     srv_model *sm = &s->models[k];
     if ((rc = map_items(s, sm, ids)) || (rc = model_inputs(s, sm))) goto fail;
     if (!strcmp(sm->algo, "popular")) s->popular = k;
+    if (!strcmp(sm->algo, "context")) {
+      s->context = k;
+      continue; /* a re-ranking term, not a ranker of its own */
+    }
     if (sm->m->algo->score && strcmp(sm->algo, "random") &&
         (s->best < 0 || sm->ndcg > s->models[s->best].ndcg))
       s->best = k;
+  }
+  /* the context term and the cold-start scorer are added in the answering model's item
+   * indices: only for models whose items map to the catalogue exactly as theirs do */
+  for (int k = 0; k < s->n_models; k++) {
+    srv_model *sm = &s->models[k];
+    sm->ctx_ok = s->context >= 0 && same_items(sm, &s->models[s->context]);
+    sm->pop_ok = s->popular >= 0 && same_items(sm, &s->models[s->popular]);
   }
   *out = s;
   return 0;
