@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # run.sh - the main job of `make run`: generate the demo catalogue, train and evaluate on it,
-# evaluate on real MovieLens data when it is present, and show recommendations from a saved model.
+# evaluate on real MovieLens data when it is present, show recommendations from a saved model,
+# then start the HTTP service (`reco serve`, in the foreground: Ctrl-C stops it) on the embedded
+# default: a SQLite store and a demo catalogue with models trained on its first start.
 set -euo pipefail
 RECO=${1:-build/reco}
 cd "$(dirname "$0")/.."
+RECO=$(cd "$(dirname "$RECO")" && pwd)/$(basename "$RECO")
 DATA_DIR=${RECO_DATA_DIR:-../shared/data}
 DEMO=data/demo-ecommerce
-MODELS=${MODEL_PATH:-models}
+MODELS=run/models   # the command-line part's registry (the service keeps its own)
+SERVE_DIR=run/service
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -41,3 +45,8 @@ step "a brand-new user who just viewed $first_item (fold-in, no retraining)"
 "$RECO" recommend --model "$latest" --data "$DEMO" --history "$first_item" --k 5
 step "model versions"
 "$RECO" models list --dir "$MODELS"
+
+step "starting the service in $SERVE_DIR (first start: demo catalogue, store and models); Ctrl-C stops it"
+mkdir -p "$SERVE_DIR"
+cd "$SERVE_DIR"
+exec "$RECO" serve
