@@ -59,6 +59,7 @@ struct reco_rec_ws {
   int32_t *p_upto, *heap; /* MMR: chosen items folded into p_maxsim; the lazy-greedy heap */
   /* MMR on categories: candidates grouped by category set (cap groups, hash of hcap slots) */
   int32_t *g_head, *g_best, *g_hash; /* group start in heap, group size, hash of groups */
+  int32_t *g_slot;                    /* each group's slot in g_hash (to clear only those) */
   uint64_t *g_mask;
   float *g_inv, *g_max;
   int hcap;
@@ -98,6 +99,7 @@ void reco__rec_ws_free(reco_rec_ws *ws) {
   reco__free(ws->g_head);
   reco__free(ws->g_best);
   reco__free(ws->g_hash);
+  reco__free(ws->g_slot);
   reco__free(ws->g_mask);
   reco__free(ws->g_inv);
   reco__free(ws->g_max);
@@ -146,6 +148,7 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   ws->g_inv = reco__malloc(cap * sizeof *ws->g_inv);
   ws->g_max = reco__malloc(cap * sizeof *ws->g_max);
   ws->g_hash = reco__malloc((size_t)ws->hcap * sizeof *ws->g_hash);
+  ws->g_slot = reco__malloc(cap * sizeof *ws->g_slot);
   ws->p_best = reco__malloc(cap);
   ws->p_flag = reco__malloc(cap);
   ws->order = reco__malloc(cap * sizeof *ws->order);
@@ -153,12 +156,13 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   ws->cand = reco__malloc(n * sizeof *ws->cand);
   if (!ws->scores || !ws->stamp || !ws->elist || !ws->slot || !ws->p_item || !ws->p_obj || !ws->p_rel || !ws->p_nov ||
       !ws->p_maxsim || !ws->p_inv || !ws->p_key || !ws->p_upto || !ws->heap ||
-      !ws->g_head || !ws->g_best || !ws->g_mask || !ws->g_inv || !ws->g_max || !ws->g_hash || !ws->p_best || !ws->p_flag || !ws->order || !ws->final || !ws->cand ||
+      !ws->g_head || !ws->g_best || !ws->g_mask || !ws->g_inv || !ws->g_max || !ws->g_hash || !ws->g_slot || !ws->p_best || !ws->p_flag || !ws->order || !ws->final || !ws->cand ||
       false) {
     reco__rec_ws_free(ws);
     return reco__seterr(RECO_ENOMEM, "out of memory for a rank workspace");
   }
   for (size_t i = 0; i < n; i++) ws->slot[i] = -1;
+  for (int h = 0; h < ws->hcap; h++) ws->g_hash[h] = -1; /* kept all -1 between phases */
   *out = ws;
   return 0;
 }
@@ -426,7 +430,6 @@ static int mmr_phase_groups(const reco_rec_request *q, reco_rec_ws *ws, int np, 
     /* most lists hold a handful of category sets: look at the last few groups before hashing */
     if (ng && ws->g_mask[ng - 1] == mk && ws->g_inv[ng - 1] == inv) g = ng - 1;
     if (g < 0) {
-      if (ng == 0) memset(ws->g_hash, 0xff, (size_t)ws->hcap * sizeof *ws->g_hash);
       uint32_t bits;
       memcpy(&bits, &inv, sizeof bits);
       unsigned h = (unsigned)((mk ^ ((uint64_t)bits << 17)) * 0x9E3779B97F4A7C15ull >> 40) & hm;
@@ -434,6 +437,7 @@ static int mmr_phase_groups(const reco_rec_request *q, reco_rec_ws *ws, int np, 
       if (g < 0) {
         g = ng++;
         ws->g_hash[h] = g;
+        ws->g_slot[g] = (int32_t)h;
         ws->g_mask[g] = mk;
         ws->g_inv[g] = inv;
         g_size[g] = 0;
@@ -459,8 +463,10 @@ static int mmr_phase_groups(const reco_rec_request *q, reco_rec_ws *ws, int np, 
   }
   for (int s = 0; s < np; s++)
     if (g_of[s] >= 0) ws->heap[g_start[g_of[s]] + g_size[g_of[s]]++] = s;
-  for (int32_t g = 0; g < ng; g++)
+  for (int32_t g = 0; g < ng; g++) {
+    ws->g_hash[ws->g_slot[g]] = -1; /* the table is clean again for the next phase */
     for (int32_t at = g_size[g] / 2 - 1; at >= 0; at--) obj_heap_down(ws, ws->heap + g_start[g], g_size[g], at);
+  }
   while (n_sel < limit) {
     int32_t bg = -1, bs = -1;
     float bv = 0;

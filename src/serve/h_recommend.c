@@ -56,14 +56,24 @@ typedef struct rec_args {
 
 /* "2024-01-15T10:30:00Z", "2024-01-15T10:30:00.123+01:00", "2024-01-15": unix seconds, or -1 when
  * not that form (RFC 3339 with the date alone allowed). */
+/* n decimal digits at p into *v; false when any is not a digit. */
+static bool digits(const char *p, int n, int *v) {
+  *v = 0;
+  for (int k = 0; k < n; k++) {
+    if (p[k] < '0' || p[k] > '9') return false;
+    *v = *v * 10 + (p[k] - '0');
+  }
+  return true;
+}
+
 static int64_t parse_time(const char *t) {
-  int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
-  if (sscanf(t, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10) return -1;
-  const char *p = t + n;
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  if (!digits(t, 4, &y) || t[4] != '-' || !digits(t + 5, 2, &mo) || t[7] != '-' || !digits(t + 8, 2, &d)) return -1;
+  const char *p = t + 10;
   if (*p == 'T' || *p == 't' || *p == ' ') {
-    int m2 = 0;
-    if (sscanf(p + 1, "%2d:%2d:%2d%n", &h, &mi, &sec, &m2) != 3 || m2 != 8) return -1;
-    p += 1 + m2;
+    if (!digits(p + 1, 2, &h) || p[3] != ':' || !digits(p + 4, 2, &mi) || p[6] != ':' || !digits(p + 7, 2, &sec))
+      return -1;
+    p += 9;
     if (*p == '.')
       for (p++; *p >= '0' && *p <= '9'; p++) {}
   }
@@ -71,10 +81,10 @@ static int64_t parse_time(const char *t) {
   if (*p == 'Z' || *p == 'z') {
     p++;
   } else if (*p == '+' || *p == '-') {
-    int oh, om, m3 = 0;
-    if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &m3) != 2 || m3 != 5) return -1;
+    int oh, om;
+    if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om)) return -1;
     off = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);
-    p += 1 + m3;
+    p += 6;
   }
   if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return -1;
   /* days from the civil date (Howard Hinnant's algorithm, a published fact, written afresh) */
@@ -403,7 +413,9 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
   srv_buf_jstr(b, sm->algo);
   srv_buf_puts(b, ",\"requestedAlgorithm\":");
   srv_buf_jstr(b, a.algo);
-  srv_buf_printf(b, ",\"modelVersion\":%d,\"coldStart\":%s,\"diversityWeight\":", sm->version, cold ? "true" : "false");
+  srv_buf_puts(b, ",\"modelVersion\":");
+  srv_buf_jint(b, sm->version);
+  srv_buf_puts(b, cold ? ",\"coldStart\":true,\"diversityWeight\":" : ",\"coldStart\":false,\"diversityWeight\":");
   srv_buf_jnum(b, a.diversity);
   /* ---- [cache hook 2/2: store] everything before latencyMs; srv_cache_finish writes the rest ---- */
   if (cacheable && !b->oom) srv_cache_put(&ck, b->p, b->len);

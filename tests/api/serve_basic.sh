@@ -151,6 +151,17 @@ check_bad '{"userId":"u","filters":{"category":[1]}}' filters.category
 check_bad '{"userId":"u","filters":{"excludeItems":"x"}}' filters.excludeItems
 check_bad '{"userId":"u","diversityWeight":2}' diversityWeight
 check_bad '{"userId":"u","userId":"v"}' -
+check_bad '{"userId":"u","context":[]}' context
+check_bad '{"userId":"u","context":{"device":1}}' context.device
+check_bad '{"userId":"u","context":{"time":"yesterday"}}' context.time
+check_bad '{"userId":"u","context":{"time":"2024-13-15T10:30:00Z"}}' context.time
+check_bad '{"userId":"u","context":{"time":"2024-01-15T10:30:00+0100"}}' context.time
+check_bad '{"userId":"u","context":{"timestamp":"now"}}' context.timestamp
+check_bad "{\"userId\":\"u\",\"a\":$(printf '[%.0s' $(seq 70))$(printf ']%.0s' $(seq 70))}" -
+for t in '2024-01-15T10:30:00Z' '2024-01-15T10:30:00.125+02:00' '2024-01-15' '2024-01-15t23:59:60-08:00'; do
+  r=$(post /api/v1/recommend "{\"userId\":\"user_1\",\"limit\":2,\"context\":{\"device\":\"mobile\",\"time\":\"$t\"}}")
+  grep -q '"status":"success"' <<<"$r" || fail "context time $t refused: $r"
+done
 ok "bad requests: JSON 4xx naming the field"
 head -c 1100000 /dev/zero | tr '\0' ' ' >"$W/big.json"
 code=$(curl -s -o "$W/err.json" -w '%{http_code}' -X POST --data-binary @"$W/big.json" "$BASE/api/v1/recommend")
