@@ -30,7 +30,7 @@ void srv_config_defaults(srv_config *c) {
   snprintf(c->store_path, sizeof c->store_path, "./data/reco.db");
   c->store_queue = 65536;
   snprintf(c->exp_variants, sizeof c->exp_variants, "control,treatment");
-  c->ws_max_clients = 1024;
+  c->ws_max_clients = 256;
   c->ws_ping_s = 30;
 }
 

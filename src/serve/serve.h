@@ -45,7 +45,8 @@ typedef struct srv_config {
   char store_path[1024];   /* STORE_PATH, the SQLite store of interactions, default ./data/reco.db */
   int store_queue;         /* STORE_QUEUE, pending durable writes before 503, default 65536 */
   char exp_variants[512];  /* EXPERIMENT_VARIANTS, "control,treatment" or "a:20,b:80" (weights) */
-  int ws_max_clients;      /* WS_MAX_CLIENTS, WebSocket connections at once, default 1024 */
+  int ws_max_clients;      /* WS_MAX_CLIENTS, WebSocket connections at once, default 256 (at most
+                              half of MAX_CONNECTIONS: an upgraded socket keeps its MHD slot) */
   int ws_ping_s;           /* WS_PING_INTERVAL, seconds of client silence before a ping, default 30 */
 } srv_config;
 
