@@ -52,7 +52,7 @@ void srv_config_defaults(srv_config *c) {
   c->update_min_new = 1000;
   c->max_regression = 0.02;
   c->retrain_max_rows = 5000000;
-  c->ws_max_clients = 1024;
+  c->ws_max_clients = 256;
   c->ws_ping_s = 30;
 }
 

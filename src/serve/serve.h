@@ -82,7 +82,8 @@ typedef struct srv_config {
   long update_min_new;     /* MODEL_UPDATE_MIN_INTERACTIONS, retrain after N new acks, default 1000, 0 = off */
   double max_regression;   /* RETRAIN_MAX_REGRESSION, publish when new >= old * (1 - this), default 0.02 */
   long retrain_max_rows;   /* RETRAIN_MAX_ROWS, interactions a retrain reads at most, default 5000000 */
-  int ws_max_clients;      /* WS_MAX_CLIENTS, WebSocket connections at once, default 1024 */
+  int ws_max_clients;      /* WS_MAX_CLIENTS, WebSocket connections at once, default 256 (at most
+                              half of MAX_CONNECTIONS: an upgraded socket keeps its MHD slot) */
   int ws_ping_s;           /* WS_PING_INTERVAL, seconds of client silence before a ping, default 30 */
 } srv_config;
 

@@ -124,6 +124,7 @@ static atomic_bool g_stop;
 static int g_ep = -1, g_ev = -1;
 static pthread_t g_thread;
 static const srv_config *g_cfg;
+static int g_max_clients; /* WS_MAX_CLIENTS, at most half of MAX_CONNECTIONS (see srv_ws_start) */
 static ws_conn *g_conns; /* push thread only */
 static srv_buf g_tmp;    /* push thread only: a message being composed */
 
@@ -861,7 +862,7 @@ static void upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const 
     json_decref(j);
   }
   pthread_mutex_lock(&g_mu);
-  bool take = g_running && g_n_conns < g_cfg->ws_max_clients;
+  bool take = g_running && g_n_conns < g_max_clients;
   if (take) {
     g_n_conns++;
     c->next = g_adopt;
@@ -954,11 +955,11 @@ int srv_ws_upgrade(struct MHD_Connection *mc, srv_req *rq, int *status) {
     return answer(mc, *status, &rs, NULL, NULL);
   }
   pthread_mutex_lock(&g_mu);
-  bool room = g_running && g_n_conns < g_cfg->ws_max_clients;
+  bool room = g_running && g_n_conns < g_max_clients;
   pthread_mutex_unlock(&g_mu);
   if (!room) {
     rs.retry_after_s = 1;
-    *status = srv_error(&rs, 503, "unavailable", NULL, "too many WebSocket clients (WS_MAX_CLIENTS=%d)", g_cfg ? g_cfg->ws_max_clients : 0);
+    *status = srv_error(&rs, 503, "unavailable", NULL, "too many WebSocket clients (WS_MAX_CLIENTS, at most %d)", g_max_clients);
     return answer(mc, *status, &rs, NULL, NULL);
   }
   /* Sec-WebSocket-Accept: base64(SHA-1(key + GUID)) */
@@ -988,6 +989,14 @@ int srv_ws_upgrade(struct MHD_Connection *mc, srv_req *rq, int *status) {
 
 int srv_ws_start(const srv_config *cfg) {
   g_cfg = cfg;
+  /* An upgraded socket keeps its MHD connection slot until it is closed: WebSocket clients
+   * may take at most half of MAX_CONNECTIONS, so they can never lock HTTP out. */
+  g_max_clients = cfg->ws_max_clients;
+  if (g_max_clients > cfg->conn_limit / 2) {
+    g_max_clients = cfg->conn_limit / 2 > 0 ? cfg->conn_limit / 2 : 1;
+    reco__log(RECO_LOG_WARN, "ws: WS_MAX_CLIENTS=%d lowered to %d, half of MAX_CONNECTIONS=%d", cfg->ws_max_clients,
+              g_max_clients, cfg->conn_limit);
+  }
   atomic_store(&g_stop, false);
   if ((g_ep = epoll_create1(EPOLL_CLOEXEC)) < 0 || (g_ev = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) goto fail;
   struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};

@@ -350,6 +350,9 @@ ok("a client that ignores pings: close 1001 after %.1f s" % (time.time() - t0))
 # ---- 8. WS_MAX_CLIENTS=6: the 7th connection is refused with 503
 time.sleep(0.5)  # the raw sockets above are reaped
 held = [connect() for _ in range(6)]
+with urllib.request.urlopen(BASE + "/healthz", timeout=5) as r:  # MAX_CONNECTIONS=16: HTTP has room
+    if r.status != 200:
+        fail("healthz with 6 WebSocket clients: %d" % r.status)
 try:
     extra = connect()
     fail("a 7th client was accepted with WS_MAX_CLIENTS=6")

@@ -37,7 +37,7 @@ start() { # ENV=VALUE...: starts the server with these settings, sets SPID and B
   done
   fail "no free port found"
 }
-start WS_PING_INTERVAL=1 CONNECTION_TIMEOUT=2 WS_MAX_CLIENTS=6
+start WS_PING_INTERVAL=1 CONNECTION_TIMEOUT=2 WS_MAX_CLIENTS=6 MAX_CONNECTIONS=16
 ok "ready on $BASE"
 
 # --- the handshake's HTTP errors
@@ -87,7 +87,7 @@ grep -q '^SHUTDOWN_CLOSE 1001$' "$W/py.out" || fail "the client did not get clos
 ok "SIGTERM with a client connected: close 1001 to the client, exit 0"
 
 # --- with API_KEYS both paths need a key (/ws is not an open route like /healthz)
-start API_KEYS=sekrit
+start API_KEYS=sekrit MAX_CONNECTIONS=4 WS_MAX_CLIENTS=100
 H=(-H 'Upgrade: websocket' -H 'Connection: Upgrade' -H 'Sec-WebSocket-Version: 13' -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==')
 for path in /ws /api/v1/ws; do
   code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${H[@]}" "$BASE$path")
@@ -96,4 +96,19 @@ for path in /ws /api/v1/ws; do
   [ "$code" = 101 ] || fail "$path with the key: HTTP $code"
 done
 ok "API_KEYS: /ws and /api/v1/ws answer 401 without a key, 101 with it"
+# --- WebSocket clients take at most half of MAX_CONNECTIONS (4 here: 2), HTTP keeps the rest
+sleep 0.5
+held=()
+for i in 1 2; do
+  curl -s -o /dev/null --max-time 4 "${H[@]}" -H 'X-API-Key: sekrit' "$BASE/ws" &
+  held+=($!)
+done
+sleep 1.5
+code=$(curl -s -o "$W/e.json" -w '%{http_code}' --max-time 2 "${H[@]}" -H 'X-API-Key: sekrit' "$BASE/ws")
+[ "$code" = 503 ] && grep -q WS_MAX_CLIENTS "$W/e.json" || fail "3rd WebSocket with MAX_CONNECTIONS=4: HTTP $code $(cat "$W/e.json")"
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/healthz")
+[ "$code" = 200 ] || fail "HTTP locked out by 2 WebSocket clients: $code"
+wait "${held[@]}"
+grep -q "WS_MAX_CLIENTS=100 lowered to 2" "$W/server.log" || fail "no warning about WS_MAX_CLIENTS"
+ok "MAX_CONNECTIONS=4: WS_MAX_CLIENTS lowered to 2 (logged), the 3rd WebSocket gets 503, HTTP still served"
 echo "serve_ws: all passed"

@@ -121,12 +121,42 @@ static void test_config(void **st) {
   remove(path);
 }
 
+/* The push channel's pieces that need no socket: its routes, settings and plain-HTTP answer. */
+static void test_ws(void **st) {
+  (void)st;
+  srv_req rq = {0};
+  int n;
+  const srv_route *r = srv_routes(&n);
+  int k = srv_route_match("GET", "/api/v1/ws", &rq);
+  assert_true(k >= 0);
+  assert_string_equal(r[k].name, "ws");
+  assert_true(r[k].fn == srv_h_ws);
+  k = srv_route_match("GET", "/ws", &rq);
+  assert_true(k >= 0 && r[k].fn == srv_h_ws);
+  assert_int_equal(srv_route_match("POST", "/api/v1/ws", &rq), -2);
+  srv_resp rs = {0};
+  assert_int_equal(srv_h_ws(&rq, &rs), 426);
+  assert_non_null(strstr(rs.body.p, "\"field\":\"Upgrade\""));
+  srv_buf_free(&rs.body);
+  srv_config c;
+  char msg[256];
+  srv_config_defaults(&c);
+  assert_int_equal(c.ws_max_clients, 256);
+  assert_int_equal(c.ws_ping_s, 30);
+  assert_int_equal(srv_config_set(&c, "WS_MAX_CLIENTS", "0", msg, sizeof msg), RECO_EINVAL);
+  assert_non_null(strstr(msg, "WS_MAX_CLIENTS"));
+  assert_int_equal(srv_config_set(&c, "WS_PING_INTERVAL", "5", msg, sizeof msg), 0);
+  assert_int_equal(c.ws_ping_s, 5);
+  srv_ws_notify("nobody", 6, 1); /* no push thread, no subscriber: a no-op */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_jstr),
       cmocka_unit_test(test_jnum),
       cmocka_unit_test(test_routes),
       cmocka_unit_test(test_config),
+      cmocka_unit_test(test_ws),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
