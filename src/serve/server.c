@@ -181,7 +181,12 @@ static void fmt_ts(char out[48]) {
     strftime(head, sizeof head, "%Y-%m-%dT%H:%M:%S", &tm);
     last = now.tv_sec;
   }
-  snprintf(out, 48, "%s.%03dZ", head, (int)(now.tv_nsec / 1000000) % 1000);
+  /* the milliseconds by hand: this runs once per access line */
+  size_t hl = strlen(head);
+  memcpy(out, head, hl);
+  int ms = (int)(now.tv_nsec / 1000000) % 1000;
+  out[hl] = '.', out[hl + 1] = (char)('0' + ms / 100), out[hl + 2] = (char)('0' + ms / 10 % 10);
+  out[hl + 3] = (char)('0' + ms % 10), out[hl + 4] = 'Z', out[hl + 5] = '\0';
 }
 
 void srv_log(int level, const char *fmt, ...) {
@@ -206,6 +211,30 @@ void srv_log(int level, const char *fmt, ...) {
   srv_log_out(line, n);
 }
 
+/* Bounded appends for the access line (no printf on this per-request path). */
+static void put_raw(char *p, size_t *n, size_t cap, const char *s) {
+  size_t l = strlen(s);
+  if (*n + l > cap) l = *n < cap ? cap - *n : 0;
+  memcpy(p + *n, s, l);
+  *n += l;
+}
+static void put_uint(char *p, size_t *n, size_t cap, uint64_t v) {
+  char tmp[24];
+  int k = 0;
+  do tmp[k++] = (char)('0' + v % 10), v /= 10;
+  while (v);
+  while (k && *n < cap) p[(*n)++] = tmp[--k];
+}
+/* ms with 3 decimals */
+static void put_ms(char *p, size_t *n, size_t cap, double ms) {
+  if (!(ms >= 0) || ms > 1e12) ms = 0;
+  uint64_t us = (uint64_t)(ms * 1000 + 0.5);
+  put_uint(p, n, cap, us / 1000);
+  if (*n + 4 > cap) return;
+  p[(*n)++] = '.';
+  p[(*n)++] = (char)('0' + us / 100 % 10), p[(*n)++] = (char)('0' + us / 10 % 10), p[(*n)++] = (char)('0' + us % 10);
+}
+
 /* The access line of one answered request. */
 static void log_access(const srv_conn *cc, const char *method, const char *url, int status) {
   int level = status >= 500 ? RECO_LOG_ERROR : RECO_LOG_INFO;
@@ -217,28 +246,48 @@ static void log_access(const srv_conn *cc, const char *method, const char *url, 
   else if (sa && sa->sa_family == AF_INET6)
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, client, sizeof client);
   /* the route's pattern keeps the field's values few; unmatched paths are logged as sent (cut) */
-  char route[256];
-  snprintf(route, sizeof route, "%s", cc->route >= 0 ? srv_routes(&(int){0})[cc->route].pattern : url ? url : "-");
-  char meth[16];
-  snprintf(meth, sizeof meth, "%s", method ? method : "-");
+  const char *route = cc->route >= 0 ? srv_routes(&(int){0})[cc->route].pattern : url ? url : "-";
+  const char *meth = method ? method : "-";
   fmt_ts(ts);
   double ms = (reco__now() - cc->t0) * 1e3;
-  size_t n;
-  if (g_log_json) {
-    n = (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"requestId\":\"%s\",\"method\":\"", ts,
-                         k_level_names[level], cc->rid);
+  size_t n = 0, cap = sizeof line - 2;
+  bool json = g_log_json;
+  if (json) {
+    put_raw(line, &n, cap, "{\"ts\":\"");
+    put_raw(line, &n, cap, ts);
+    put_raw(line, &n, cap, "\",\"level\":\"");
+    put_raw(line, &n, cap, k_level_names[level]);
+    put_raw(line, &n, cap, "\",\"requestId\":\"");
+    put_raw(line, &n, cap, cc->rid); /* sane by construction (rid_sane or rid_make) */
+    put_raw(line, &n, cap, "\",\"method\":\"");
     put_str(line, &n, 600, meth, true);
-    n += (size_t)snprintf(line + n, sizeof line - n, "\",\"route\":\"");
+    put_raw(line, &n, cap, "\",\"route\":\"");
     put_str(line, &n, 900, route, true);
-    n += (size_t)snprintf(line + n, sizeof line - n, "\",\"status\":%d,\"latency_ms\":%.3f,\"client\":\"%s\"}\n", status, ms, client);
+    put_raw(line, &n, cap, "\",\"status\":");
+    put_uint(line, &n, cap, (uint64_t)(status < 0 ? 0 : status));
+    put_raw(line, &n, cap, ",\"latency_ms\":");
+    put_ms(line, &n, cap, ms);
+    put_raw(line, &n, cap, ",\"client\":\"");
+    put_raw(line, &n, cap, client);
+    put_raw(line, &n, cap, "\"}");
   } else {
-    n = (size_t)snprintf(line, sizeof line, "%s %s %s ", ts, k_level_names[level], cc->rid);
+    put_raw(line, &n, cap, ts);
+    put_raw(line, &n, cap, " ");
+    put_raw(line, &n, cap, k_level_names[level]);
+    put_raw(line, &n, cap, " ");
+    put_raw(line, &n, cap, cc->rid);
+    put_raw(line, &n, cap, " ");
     put_str(line, &n, 600, meth, false);
     line[n++] = ' ';
     put_str(line, &n, 900, route, false);
-    n += (size_t)snprintf(line + n, sizeof line - n, " %d %.3fms %s\n", status, ms, client);
+    put_raw(line, &n, cap, " ");
+    put_uint(line, &n, cap, (uint64_t)(status < 0 ? 0 : status));
+    put_raw(line, &n, cap, " ");
+    put_ms(line, &n, cap, ms);
+    put_raw(line, &n, cap, "ms ");
+    put_raw(line, &n, cap, client);
   }
-  if (n >= sizeof line) n = sizeof line - 1, line[n - 1] = '\n';
+  line[n++] = '\n';
   log_emit(line, n);
 }
 
@@ -253,12 +302,20 @@ static bool rid_sane(const char *r) {
   return n > 0;
 }
 
-/* A generated request id: the process's start (so ids differ across restarts) and a counter. */
+/* A generated request id: the process's start (so ids differ across restarts), then the
+ * thread's slot and its own counter (no shared counter bounced between cores), in hex. */
 static void rid_make(char out[72]) {
-  static atomic_uint_fast64_t seq;
+  static atomic_uint next_slot;
+  static _Thread_local uint64_t seq, slot = UINT64_MAX;
   static uint32_t boot;
+  static const char hex[] = "0123456789abcdef";
   if (!boot) boot = (uint32_t)(reco__wall_ms() ^ ((uint64_t)getpid() << 20)) | 1u;
-  snprintf(out, 72, "%08x-%012llx", boot, (unsigned long long)atomic_fetch_add(&seq, 1) + 1);
+  if (slot == UINT64_MAX) slot = atomic_fetch_add(&next_slot, 1) & 0xff;
+  uint64_t v = (slot << 40) | (++seq & ((1ull << 40) - 1));
+  for (int k = 0; k < 8; k++) out[k] = hex[(boot >> (28 - 4 * k)) & 15];
+  out[8] = '-';
+  for (int k = 0; k < 12; k++) out[9 + k] = hex[(v >> (44 - 4 * k)) & 15];
+  out[21] = '\0';
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap) {
