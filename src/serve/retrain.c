@@ -14,13 +14,16 @@
  *      newest RETRAIN_MAX_ROWS rows of the store (values: the rating, else the type's weight,
  *      view < click < cart < like < purchase; dislike/skip are left out), in a fresh id space
  *      whose items follow the catalogue's order (so the catalogue's metadata applies);
- *   2. held-out slice: for up to EVAL_USERS seeded users with at least two items, their most
- *      recent item (every row of that user-item pair) is held out; the rest is the training part;
+ *   2. held-out slice, per current version (make_holdout): only interactions that version never
+ *      saw can judge it, so for up to EVAL_USERS seeded users with store rows newer than its
+ *      training set (store_max_id in its metrics), their latest such item (every row of that
+ *      user-item pair) is held out; the rest is the training part. No unseen rows: the version
+ *      is kept (nothing fair to compare on);
  *   3. per active algorithm: a new model with the current version's exact parameter vector is
  *      fitted on the training part; old and new are scored on the same held-out slice, NDCG@10
  *      over the full catalogue with the user's training-part history excluded (src/eval
  *      metrics). Both score the users from that history as fold-in users (user index -1), so
- *      the old model's trained user rows, which saw the held-out items, give it no head start;
+ *      the comparison is of the models, not of which one happens to hold a row for the user;
  *   4. guarded publish: new >= old * (1 - RETRAIN_MAX_REGRESSION) -> registry publish + activate;
  *      else the old version stays and the log says why, with both numbers;
  *   5. if anything was published, a new snapshot is loaded and swapped in exactly as SIGHUP does
@@ -28,6 +31,7 @@
  *      load fails the registry is rolled back to the previous versions.
  * The published model is the one fitted on the training part (all rows but one item of at most
  * EVAL_USERS users, which join the next run): no second fit, so a run costs one fit per algorithm.
+ * Its metrics record the protocol, both NDCG@10 figures and store_max_id for the next run.
  *
  * Requests never wait: the retrain holds a snapshot reference like any request and publishes a
  * new snapshot with one pointer swap (snapshot.c invariants). It reads the store on a private
