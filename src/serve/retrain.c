@@ -14,13 +14,16 @@
  *      newest RETRAIN_MAX_ROWS rows of the store (values: the rating, else the type's weight,
  *      view < click < cart < like < purchase; dislike/skip are left out), in a fresh id space
  *      whose items follow the catalogue's order (so the catalogue's metadata applies);
- *   2. held-out slice: for up to EVAL_USERS seeded users with at least two items, their most
- *      recent item (every row of that user-item pair) is held out; the rest is the training part;
+ *   2. held-out slice, per current version (make_holdout): only interactions that version never
+ *      saw can judge it, so for up to EVAL_USERS seeded users with store rows newer than its
+ *      training set (store_max_id in its metrics), their latest such item (every row of that
+ *      user-item pair) is held out; the rest is the training part. No unseen rows: the version
+ *      is kept (nothing fair to compare on);
  *   3. per active algorithm: a new model with the current version's exact parameter vector is
  *      fitted on the training part; old and new are scored on the same held-out slice, NDCG@10
  *      over the full catalogue with the user's training-part history excluded (src/eval
  *      metrics). Both score the users from that history as fold-in users (user index -1), so
- *      the old model's trained user rows, which saw the held-out items, give it no head start;
+ *      the comparison is of the models, not of which one happens to hold a row for the user;
  *   4. guarded publish: new >= old * (1 - RETRAIN_MAX_REGRESSION) -> registry publish + activate;
  *      else the old version stays and the log says why, with both numbers;
  *   5. if anything was published, a new snapshot is loaded and swapped in exactly as SIGHUP does
@@ -28,6 +31,7 @@
  *      load fails the registry is rolled back to the previous versions.
  * The published model is the one fitted on the training part (all rows but one item of at most
  * EVAL_USERS users, which join the next run): no second fit, so a run costs one fit per algorithm.
+ * Its metrics keep the replaced version's validation figures and add the retrain's (new_metrics).
  *
  * Requests never wait: the retrain holds a snapshot reference like any request and publishes a
  * new snapshot with one pointer swap (snapshot.c invariants). It reads the store on a private
@@ -421,11 +425,46 @@ static void finish(const char *decision, const char *error, double t0, size_t ro
   pthread_mutex_unlock(&g.mu);
 }
 
-/* The store row id a served model was trained up to ("store_max_id" in its metrics; models that
- * never read the store have none: 0). */
+/* The store row id a served model was trained up to ("store_max_id" in its metrics, at the top
+ * level or under "retrain"; models that never read the store have none: 0). */
 static int64_t trained_up_to(const srv_model *sm) {
   const char *p = sm->metrics ? strstr(sm->metrics, "\"store_max_id\":") : NULL;
   return p ? strtoll(p + strlen("\"store_max_id\":"), NULL, 10) : 0;
+}
+
+/*
+ * The new version's metrics. The serving snapshot ranks models by "ndcg@10" (the best one answers
+ * for hybrid), and that figure comes from `reco train`'s 10% per-user holdout; the retrain's
+ * figures are on another slice and not comparable with it. So the validation metrics of the
+ * version replaced are kept as they are, marked with the version they were measured on
+ * ("validated_on_version"), and the retrain's own comparison goes under "retrain", with the
+ * store row the training set ended at ("store_max_id", read back by trained_up_to).
+ */
+static void new_metrics(reco_model *m, const srv_model *old, const algo_result *r, size_t n_users, int64_t store_max_id) {
+  json_t *j = old->metrics ? json_loads(old->metrics, 0, NULL) : NULL;
+  if (!json_is_object(j)) {
+    json_decref(j);
+    j = json_object();
+  }
+  json_object_del(j, "retrain");
+  json_object_del(j, "store_max_id");
+  if (!json_object_get(j, "validated_on_version") && json_object_get(j, "ndcg@10"))
+    json_object_set_new(j, "validated_on_version", json_integer(old->version));
+  json_t *rt = json_pack("{s:s, s:f, s:f, s:i, s:I, s:I}", "protocol", "holdout-unseen-latest", "ndcg@10", r->new_ndcg,
+                         "previous_ndcg@10", r->old_ndcg, "previous_version", old->version, "users", (json_int_t)n_users,
+                         "store_max_id", (json_int_t)store_max_id);
+  if (rt) json_object_set_new(j, "retrain", rt);
+  char *text = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(6) | JSON_PRESERVE_ORDER);
+  if (text && strlen(text) < sizeof m->metrics) {
+    snprintf(m->metrics, sizeof m->metrics, "%s", text);
+  } else { /* too long to keep the inherited figures: the retrain's alone */
+    snprintf(m->metrics, sizeof m->metrics,
+             "{\"retrain\":{\"protocol\":\"holdout-unseen-latest\",\"ndcg@10\":%.6f,\"previous_ndcg@10\":%.6f,"
+             "\"previous_version\":%d,\"users\":%zu,\"store_max_id\":%lld}}",
+             r->new_ndcg, r->old_ndcg, old->version, n_users, (long long)store_max_id);
+  }
+  free(text);
+  json_decref(j);
 }
 
 static void run_once(const char *why) {
@@ -518,10 +557,7 @@ static void run_once(const char *why) {
     }
     double floor = r->old_ndcg * (1.0 - g.cfg.max_regression);
     if (r->new_ndcg >= floor) {
-      snprintf(m->metrics, sizeof m->metrics,
-               "{\"protocol\": \"retrain-holdout-unseen-latest\", \"ndcg@10\": %.6f, \"previous_ndcg@10\": %.6f,"
-               " \"previous_version\": %d, \"users\": %zu, \"store_max_id\": %lld}",
-               r->new_ndcg, r->old_ndcg, r->old_version, h.n, (long long)t.store_max_id);
+      new_metrics(m, old, r, h.n, t.store_max_id);
       if ((rc = reco__registry_publish(g.cfg.model_path, m, 1, &r->new_version))) {
         snprintf(r->decision, sizeof r->decision, "failed");
         snprintf(r->note, sizeof r->note, "publish: %s", reco_last_error());
