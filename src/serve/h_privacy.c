@@ -112,6 +112,12 @@ int srv_erased_load(struct reco_store *st) {
 
 /* ---- export ---- */
 
+/* A stored user document (a JSON object's text, written by h_catalog.c) as it is. */
+static void on_user_doc(void *ctx, const char *id, const char *doc, bool available, int64_t updated_ms) {
+  (void)id, (void)available, (void)updated_ms;
+  srv_buf_puts(ctx, doc && *doc ? doc : "{}");
+}
+
 typedef struct export_ctx {
   srv_buf *b;
   int64_t n;
@@ -198,6 +204,14 @@ int srv_h_user_export(srv_req *rq, srv_resp *rs) {
   int64_t n_live = 0;
   srv_live_history(user, ul, count_live, &n_live);
   srv_buf_printf(b, "],\"liveHistoryEntries\":%lld", (long long)n_live);
+  /* the attributes stored by PUT /api/v1/users/:id (catalog_users), as stored */
+  srv_buf_puts(b, ",\"storedAttributes\":");
+  bool found = false;
+  if (store_catalog_get(srv_store, STORE_USERS, user, on_user_doc, b, &found)) {
+    srv_buf_reset(b);
+    return srv_error(rs, 500, "internal", NULL, "reading the store failed: %s", reco_last_error());
+  }
+  if (!found) srv_buf_puts(b, "null");
   /* the catalogue's facts about the user (ignored, and so not reported, once erased) */
   srv_snapshot *s = srv_snapshot_acquire();
   srv_buf_puts(b, ",\"catalogue\":");

@@ -244,12 +244,13 @@ static int run_insert(reco_store *s, const store_interaction *r, int64_t *id, bo
 /* An erasure inside the current transaction: the user's interactions and assignments go, the
  * erasure is recorded (a repeated erasure updates the record). Rare, so prepared per call. */
 static int run_erase(reco_store *s, store_job *j) {
-  static const char *const sql[3] = {
+  static const char *const sql[4] = {
       "DELETE FROM interactions WHERE user=?1",
       "DELETE FROM experiment_assignments WHERE user=?1",
-      "INSERT OR REPLACE INTO erased_users(user, erased_at, interactions, assignments) VALUES(?1, ?2, ?3, ?4)"};
+      "INSERT OR REPLACE INTO erased_users(user, erased_at, interactions, assignments) VALUES(?1, ?2, ?3, ?4)",
+      "DELETE FROM catalog_users WHERE id=?1"}; /* the attributes of PUT /api/v1/users/:id */
   int64_t changed[2] = {0, 0};
-  for (int k = 0; k < 3; k++) {
+  for (int k = 0; k < 4; k++) {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->wdb, sql[k], -1, &q, NULL) != SQLITE_OK) return db_err(s->wdb, "prepare erase");
     bind_text(q, 1, j->user);

@@ -45,6 +45,7 @@ post /api/v1/interaction "{\"userId\":\"$U\",\"itemId\":\"${items[0]}\",\"intera
 post /api/v1/interaction "{\"userId\":\"$U\",\"itemId\":\"${items[1]}\",\"interactionType\":\"purchase\"}" >/dev/null
 post /api/v1/interaction "{\"userId\":\"user_8\",\"itemId\":\"${items[1]}\",\"interactionType\":\"view\"}" >/dev/null
 post /api/v1/experiment/assign "{\"userId\":\"$U\",\"experimentId\":\"exp_home\"}" >/dev/null
+curl -s -X PUT -H 'Content-Type: application/json' --data '{"attributes":{"country":"NO","segment":"hiker"}}' "$BASE/api/v1/users/$U" >/dev/null
 
 e=$(curl -s "$BASE/api/v1/user/$U/export")
 grep -q '"erased":false' <<<"$e" || fail "export before erasure: ${e:0:300}"
@@ -55,6 +56,7 @@ grep -q '"experimentAssignments":\[{"experiment":"exp_home","variant":"[a-z]*"' 
 grep -qE '"catalogue":\{"source":"[^"]+","attributes":[^,]+,"history":\[\{"itemId"' <<<"$e" || fail "export lacks the catalogue history"
 grep -q '"algorithm":"ials","version":1,"knowsUser":true,"usedForUser":true' <<<"$e" || fail "export lacks the model facts: ${e: -400}"
 grep -q '"liveHistoryEntries":2' <<<"$e" || fail "export lacks the live history count"
+grep -q '"storedAttributes":{[^}]*"country":"NO"' <<<"$e" || fail "export lacks the stored attributes: ${e:0:600}"
 ok "export lists interactions (every field), assignment, catalogue history and the models that know $U"
 p=$(curl -s "$BASE/api/v1/user/$U/profile")
 n_before=$(field totalInteractions "$p")
@@ -66,7 +68,7 @@ grep -q '"erased":true,"interactionsDeleted":2,"assignmentsDeleted":1,"catalogue
 check_gone() {
   local e p
   e=$(curl -s "$BASE/api/v1/user/$U/export")
-  grep -q '"erased":true,"interactions":\[\],"interactionsTruncated":false,"experimentAssignments":\[\],"liveHistoryEntries":0,"catalogue":null' <<<"$e" ||
+  grep -q '"erased":true,"interactions":\[\],"interactionsTruncated":false,"experimentAssignments":\[\],"liveHistoryEntries":0,"storedAttributes":null,"catalogue":null' <<<"$e" ||
     fail "$1: export still holds data: ${e:0:400}"
   grep -q '"usedForUser":true' <<<"$e" && fail "$1: a model is still used for $U"
   p=$(curl -s "$BASE/api/v1/user/$U/profile")
