@@ -43,6 +43,8 @@
 #include <string.h>
 
 enum { F_CHOSEN = 1, F_BURIED = 2, F_PINNED = 4 };
+#define RECO_REC_ELIG_CACHE 4         /* eligible lists kept per workspace */
+#define RECO_REC_ELIG_CACHE_MAX 65536 /* longer lists are not kept */
 #define RECO_REC_EXPLAIN_BATCH 32
 
 struct reco_rec_ws {
@@ -51,8 +53,19 @@ struct reco_rec_ws {
   float *scores;   /* max_members x n_items */
   uint32_t *stamp; /* n_items: per-request marks (below), never cleared between requests */
   uint32_t epoch;  /* this request's marks are epoch - 2 (excluded), - 1 (visited), epoch (eligible) */
-  int32_t *elist;  /* n_items: the eligible items of this request */
+  int32_t *elist;  /* n_items: the eligible items of this request, when built here */
+  const int32_t *el; /* the eligible items used: elist, or a cached list (below) */
   int32_t n_el;
+  /* eligible lists of recent filters (request.filter_gen != 0), most recent first-come */
+  struct elig_entry {
+    uint64_t gen, inc, exc;
+    const void *catidx, *rating, *avail, *meta;
+    float min_rating, pmin, pmax;
+    bool has_inc, valid;
+    int32_t n, cap;
+    int32_t *items;
+  } ecache[RECO_REC_ELIG_CACHE];
+  int ecache_next;
   int32_t *slot;   /* n_items, -1 = not in the union (restored after each request) */
   int32_t *p_item; /* cap: the candidate union */
   float *p_obj, *p_rel, *p_nov, *p_maxsim, *p_inv, *p_key;
@@ -86,6 +99,7 @@ void reco__rec_ws_free(reco_rec_ws *ws) {
   reco__free_aligned(ws->scores);
   reco__free(ws->stamp);
   reco__free(ws->elist);
+  for (int k = 0; k < RECO_REC_ELIG_CACHE; k++) reco__free(ws->ecache[k].items);
   reco__free(ws->slot);
   reco__free(ws->p_item);
   reco__free(ws->p_obj);
@@ -242,16 +256,29 @@ static inline bool passes(const reco_rec_request *q, const fplan *p, int32_t i, 
   return true;
 }
 
-static void eligibility(const reco_rec_request *q, reco_rec_ws *ws) {
+/* The cache key of the request's static filters (everything but the view and excluded items). */
+static bool elig_key(const reco_rec_request *q, const fplan *p, struct elig_entry *k) {
   const reco_rec_filters *f = &q->filters;
-  const reco_rec_catindex *ci = q->catidx;
-  fplan plan = plan_filters(q);
-  if (ws->epoch > UINT32_MAX - 3) {
-    memset(ws->stamp, 0, (size_t)ws->n_items * sizeof *ws->stamp);
-    ws->epoch = 0;
-  }
-  ws->epoch += 3;
-  uint32_t ex = ws->epoch - 2, seen = ws->epoch - 1, ok = ws->epoch;
+  if (!q->filter_gen) return false;
+  if ((f->n_include_cats || f->n_exclude_cats) && !(q->catidx && q->catidx->mask_exact)) return false;
+  memset(k, 0, sizeof *k);
+  k->gen = q->filter_gen, k->inc = p->inc, k->exc = p->exc, k->has_inc = f->n_include_cats > 0;
+  k->catidx = q->catidx, k->rating = p->rating, k->avail = p->avail, k->meta = q->meta;
+  k->min_rating = p->rating ? p->min_rating : 0;
+  k->pmin = p->price ? p->pmin : 0, k->pmax = p->price ? p->pmax : 0;
+  return true;
+}
+
+static bool elig_same(const struct elig_entry *a, const struct elig_entry *b) {
+  return a->valid && a->gen == b->gen && a->inc == b->inc && a->exc == b->exc && a->has_inc == b->has_inc &&
+         a->catidx == b->catidx && a->rating == b->rating && a->avail == b->avail && a->meta == b->meta &&
+         a->min_rating == b->min_rating && a->pmin == b->pmin && a->pmax == b->pmax;
+}
+
+/* The view's history and the excluded items: this request's own exclusions (stamp epoch - 2). */
+static void mark_excluded(const reco_rec_request *q, reco_rec_ws *ws) {
+  const reco_rec_filters *f = &q->filters;
+  uint32_t ex = ws->epoch - 2;
   for (size_t j = 0; j < f->n_exclude_items; j++) {
     int32_t i = f->exclude_items[j];
     if (i >= 0 && i < ws->n_items) ws->stamp[i] = ex;
@@ -261,38 +288,87 @@ static void eligibility(const reco_rec_request *q, reco_rec_ws *ws) {
       int32_t i = q->view.items[j];
       if (i >= 0 && i < ws->n_items) ws->stamp[i] = ex;
     }
+}
+
+/*
+ * Eligibility in two parts: the view's history and the excluded items are marked in ws->stamp
+ * (ex) for every request; the static filters (categories, rating, price, availability) give a
+ * list that, when the caller vouches for its inputs with filter_gen, is kept and reused by the
+ * next requests with the same filters (a category page's list is built once, not per request).
+ */
+static void eligibility(const reco_rec_request *q, reco_rec_ws *ws, const fplan *plan) {
+  const reco_rec_filters *f = &q->filters;
+  const reco_rec_catindex *ci = q->catidx;
+  if (ws->epoch > UINT32_MAX - 3) {
+    memset(ws->stamp, 0, (size_t)ws->n_items * sizeof *ws->stamp);
+    ws->epoch = 0;
+  }
+  ws->epoch += 3;
+  uint32_t seen = ws->epoch - 1, ok = ws->epoch;
+  struct elig_entry key;
+  bool cacheable = elig_key(q, plan, &key);
+  for (int k = 0; cacheable && k < RECO_REC_ELIG_CACHE; k++)
+    if (elig_same(&ws->ecache[k], &key)) {
+      ws->el = ws->ecache[k].items;
+      ws->n_el = ws->ecache[k].n;
+      mark_excluded(q, ws);
+      return;
+    }
+  /* built here, before the excluded items are marked: they stay in the list (the candidate scan
+   * skips them) so that the list depends on the static filters only */
   int32_t n_el = 0;
   if (f->n_include_cats && ci && ci->n_items == ws->n_items) {
+    /* lists sorted by this request's ratings: stop at the first below the minimum (and then the
+     * rating test of passes is already done) */
+    bool stop = ci->crating && ci->rating == f->rating && !isnan(f->min_rating);
+    fplan pl = *plan;
+    if (stop) pl.rating = NULL;
     for (size_t j = 0; j < f->n_include_cats; j++) {
       int32_t c = f->include_cats[j];
       if (c < 0 || c >= ci->n_cats) continue;
-      /* lists sorted by this request's ratings: stop at the first below the minimum */
-      bool stop = ci->crating && ci->rating == f->rating && !isnan(f->min_rating);
       for (int64_t p = ci->cptr[c]; p < ci->cptr[c + 1]; p++) {
         if (stop && !(ci->crating[p] >= f->min_rating)) break;
         int32_t i = ci->citem[p];
         uint32_t st = ws->stamp[i];
-        if (st == ex || st == seen || st == ok) continue;
+        if (st == seen || st == ok) continue; /* in two of the requested categories */
         ws->stamp[i] = seen;
-        if (passes(q, &plan, i, false)) {
+        if (passes(q, &pl, i, false)) {
           ws->stamp[i] = ok;
           ws->elist[n_el++] = i;
         }
       }
     }
   } else {
-    for (int32_t i = 0; i < ws->n_items; i++) {
-      if (ws->stamp[i] == ex) continue;
-      if (passes(q, &plan, i, true)) {
-        ws->stamp[i] = ok;
-        ws->elist[n_el++] = i;
-      }
-    }
+    for (int32_t i = 0; i < ws->n_items; i++)
+      if (passes(q, plan, i, true)) ws->elist[n_el++] = i;
   }
+  ws->el = ws->elist;
   ws->n_el = n_el;
+  if (cacheable && n_el <= RECO_REC_ELIG_CACHE_MAX) {
+    struct elig_entry *e = &ws->ecache[ws->ecache_next];
+    if (e->cap < n_el || !e->items) {
+      int32_t cap = n_el > 64 ? n_el : 64;
+      int32_t *p = reco__malloc((size_t)cap * sizeof *p);
+      if (!p) { /* not kept: this request is served all the same */
+        mark_excluded(q, ws);
+        return;
+      }
+      reco__free(e->items);
+      e->items = p, e->cap = cap;
+    }
+    memcpy(e->items, ws->elist, (size_t)n_el * sizeof *ws->elist);
+    int32_t *items = e->items, cap = e->cap;
+    *e = key;
+    e->items = items, e->cap = cap, e->n = n_el, e->valid = true;
+    ws->ecache_next = (ws->ecache_next + 1) % RECO_REC_ELIG_CACHE;
+  }
+  mark_excluded(q, ws);
 }
 
-static inline bool eligible(const reco_rec_ws *ws, int32_t i) { return ws->stamp[i] == ws->epoch; }
+/* Item i passes the request's filters and is not excluded (pins: a few per request). */
+static inline bool eligible(const reco_rec_request *q, const reco_rec_ws *ws, const fplan *plan, int32_t i) {
+  return ws->stamp[i] != ws->epoch - 2 && passes(q, plan, i, true);
+}
 
 /* ---- helpers ---- */
 
@@ -594,7 +670,8 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
   int n_scorers = use_cold ? 1 : q->n_members + mix_cold;
   int cnt = 0;
 
-  eligibility(q, ws);
+  fplan plan = plan_filters(q);
+  eligibility(q, ws, &plan);
 
   /* stage 3: each scorer's top `pool` eligible items join the union */
   double mu[RECO_REC_MAX_MEMBERS + 1], sd[RECO_REC_MAX_MEMBERS + 1]; /* + the blended cold scorer */
@@ -614,9 +691,10 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
                             : m->algo->score(m, &q->view, sc);
     if (rc) break;
     int32_t ne = 0;
+    uint32_t ex = ws->epoch - 2; /* the history and the excluded items */
     for (int32_t e = 0; e < ws->n_el; e++) {
-      int32_t i = ws->elist[e];
-      if (isfinite(sc[i])) ws->cand[ne++] = i;
+      int32_t i = ws->el[e];
+      if (ws->stamp[i] != ex && isfinite(sc[i])) ws->cand[ne++] = i;
     }
     int32_t c = ne < pool ? ne : pool;
     if (ne > pool) select_top(sc, ws->cand, ne, pool);
@@ -631,7 +709,7 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
   /* pinned items join the union when they pass the filters */
   for (size_t j = 0; !rc && j < q->n_pins; j++) {
     int32_t i = q->pin_items[j];
-    if (i < 0 || i >= n || !eligible(ws, i)) continue;
+    if (i < 0 || i >= n || !eligible(q, ws, &plan, i)) continue;
     int s = add_to_pool(ws, &np, i);
     if (s >= 0) ws->p_flag[s] |= F_PINNED;
   }

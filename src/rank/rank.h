@@ -133,6 +133,11 @@ typedef struct reco_rec_request {
   const float *item_pop;        /* per item: users who interacted (for novelty); NULL = none */
   double pop_total;             /* all users */
   bool reasons;                 /* fill reason/because/model (costs one explain per item) */
+  /* Non-zero: the caller vouches that the filters' inputs (catidx, rating, available, meta's
+   * prices) do not change while this value stays the same, so the list of items passing the
+   * static filters may be kept in the workspace and reused by later requests with the same
+   * filters. 0: built for this request only. */
+  uint64_t filter_gen;
   /* cold start by history length (MIN_INTERACTIONS_FOR_CF): a view with 1 <= n < this many
    * history items gets the cold scorer as one more member, of weight (sum of the member
    * weights) x (1 - n / min_interactions_for_cf); 0 = only an empty view is cold */

@@ -76,6 +76,8 @@ static void apply_avail(srv_snapshot *s, int32_t ci, bool available) {
     if (available && (!sm->avail || bit_get(sm->avail, mi))) bit_set(sm->live_avail, mi);
     else if (!available) bit_clear(sm->live_avail, mi);
   }
+  /* after the bits: requests that see the new value rebuild their eligible lists (rank.h) */
+  atomic_fetch_add_explicit(&srv_filter_gen, 1, memory_order_release);
 }
 
 static void on_unavailable(void *ctx, const char *id, const char *doc, bool available, int64_t updated_ms) {

@@ -368,6 +368,7 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
       .item_vectors = a.diversity > 0 ? sm->catvec : NULL,
       .dim = a.diversity > 0 && sm->catvec ? sm->cat_dim : 0,
       .reasons = !cold && n_hist > 0,
+      .filter_gen = atomic_load_explicit(&srv_filter_gen, memory_order_acquire),
   };
   int n = reco__recommend(&q, sc->ws, sc->out);
   if (n < 0) {

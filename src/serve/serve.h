@@ -176,6 +176,9 @@ void srv_snapshot_release(srv_snapshot *s);
 /* The hot path's form: the current snapshot borrowed by this thread (no release), valid until
  * the thread's next call; the thread holds one reference until then (see snapshot.c). */
 srv_snapshot *srv_snapshot_current(void);
+/* Bumped (after the change) by every snapshot publish and every availability change: what the
+ * recommend pipeline's kept eligible lists are keyed by (rank.h, filter_gen). Never 0. */
+extern atomic_uint_fast64_t srv_filter_gen;
 /* Drops the calling thread's borrowed reference (threads that end release it by themselves). */
 void srv_snapshot_thread_release(void);
 /* Installs s (taking over the caller's reference) and releases the previous one. s may be NULL. */

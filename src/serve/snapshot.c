@@ -29,6 +29,7 @@
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static srv_snapshot *g_current;
 static atomic_uint_fast64_t g_gen; /* bumped by every publish */
+atomic_uint_fast64_t srv_filter_gen = 1;
 
 static char *json_quote(const char *s) {
   srv_buf b = {0};
@@ -89,6 +90,7 @@ void srv_snapshot_publish(srv_snapshot *s) {
   srv_snapshot *old = g_current;
   g_current = s;
   atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
+  atomic_fetch_add_explicit(&srv_filter_gen, 1, memory_order_release);
   pthread_mutex_unlock(&g_lock);
   srv_cache_invalidate_all(); /* [cache hook] the old snapshot's lists are unreachable: free them (cache.c) */
   srv_catalog_publish_unlock();

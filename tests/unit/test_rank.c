@@ -368,6 +368,7 @@ static void test_fast_paths_agree(void **state) {
       q1.dim = g_dim;
       q2.catidx = ci;
       q2.diversity_by_category = true;
+      q2.filter_gen = 7; /* the eligible lists are kept across users and reused */
       int n1 = run(&q1, w1, a), n2 = run(&q2, w2, b);
       assert_int_equal(n1, n2);
       for (int x = 0; x < n1; x++) {
@@ -387,6 +388,20 @@ static void test_fast_paths_agree(void **state) {
       }
     }
   assert_true(compared > 100);
+  /* the kept lists follow filter_gen: an item made unavailable leaves the list under a new
+   * generation (and only then: the caller vouches for the inputs while it stays) */
+  uint8_t avail[(N_ITEMS + 7) / 8];
+  memset(avail, 0xff, sizeof avail);
+  reco_rec_request q = base_request(0);
+  q.k = 5, q.pool = 20, q.catidx = ci, q.filter_gen = 100;
+  q.filters.available = avail;
+  int na = run(&q, w2, a);
+  assert_true(na > 0);
+  int32_t gone = a[0].item;
+  avail[gone >> 3] &= (uint8_t)~(1u << (gone & 7));
+  q.filter_gen = 101;
+  int nb = run(&q, w2, b);
+  for (int x = 0; x < nb; x++) assert_int_not_equal(b[x].item, gone);
   reco__rec_ws_free(w1);
   reco__rec_ws_free(w2);
   reco__rec_catindex_free(ci);
