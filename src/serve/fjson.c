@@ -93,9 +93,10 @@ static int parse_string(parser *ps, const char **out, uint32_t *out_len) {
   const unsigned char *p = ps->p, *end = ps->end;
   for (;;) {
     const unsigned char *run = p;
-    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) p++;
+    unsigned char hi = 0; /* any byte >= 0x80: only then is the run checked as UTF-8 */
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) hi |= *p++;
     if (p > run) {
-      long bad = reco__utf8_invalid_at((const char *)run, (size_t)(p - run));
+      long bad = hi & 0x80 ? reco__utf8_invalid_at((const char *)run, (size_t)(p - run)) : -1;
       if (bad >= 0) return fail(ps, run + bad, "invalid UTF-8 in a string");
       memcpy(o, run, (size_t)(p - run));
       o += p - run;

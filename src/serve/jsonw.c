@@ -41,14 +41,13 @@ void srv_buf_reset(srv_buf *b) {
   if (b->p) b->p[0] = '\0';
 }
 
-void srv_buf_put(srv_buf *b, const char *s, size_t n) {
+void srv_buf_put_slow(srv_buf *b, const char *s, size_t n) {
   if (!reserve(b, n)) return;
   memcpy(b->p + b->len, s, n);
   b->len += n;
   b->p[b->len] = '\0';
 }
 
-void srv_buf_puts(srv_buf *b, const char *s) { srv_buf_put(b, s, strlen(s)); }
 
 void srv_buf_printf(srv_buf *b, const char *fmt, ...) {
   va_list ap;

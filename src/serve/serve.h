@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -104,8 +105,18 @@ typedef struct srv_buf {
 void srv_buf_free(srv_buf *b);
 void srv_buf_reserve(srv_buf *b, size_t n); /* room for n more bytes (one allocation up front) */
 void srv_buf_reset(srv_buf *b);
-void srv_buf_put(srv_buf *b, const char *s, size_t n);
-void srv_buf_puts(srv_buf *b, const char *s);
+void srv_buf_put_slow(srv_buf *b, const char *s, size_t n);
+/* Inline, so that a literal's length is a constant and the usual append is a copy. */
+static inline void srv_buf_put(srv_buf *b, const char *s, size_t n) {
+  if (!b->oom && b->len + n + 1 <= b->cap) {
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+  } else {
+    srv_buf_put_slow(b, s, n);
+  }
+}
+static inline void srv_buf_puts(srv_buf *b, const char *s) { srv_buf_put(b, s, strlen(s)); }
 void srv_buf_printf(srv_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void srv_buf_jstr(srv_buf *b, const char *s);            /* a JSON string literal, escaped */
 void srv_buf_jstrn(srv_buf *b, const char *s, size_t n);
