@@ -73,6 +73,9 @@ typedef struct reco_algo {
    * contribution into weights[x]. Returns 0 or < 0. */
   int (*explain_many)(const reco_model *m, const reco_user_view *v, const int32_t *items, int n, int32_t *because,
                       float *weights);
+  /* Optional: score only items[0..n) into out[items[k]] (out has m->n_items floats; the other
+   * entries may be left with any finite values). For when the filters leave few items. */
+  int (*score_items)(const reco_model *m, const reco_user_view *v, const int32_t *items, size_t n, float *out);
 } reco_algo;
 
 struct reco_model {

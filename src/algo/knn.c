@@ -746,6 +746,23 @@ static int itemknn_score(const reco_model *m, const reco_user_view *v, float *ou
   return 0;
 }
 
+/* The listed items' scores: their prior, then every history item's neighbour list added in
+ * (those adds also land on unlisted items, which hold leftovers: the contract allows it). */
+static int itemknn_score_items(const reco_model *m, const reco_user_view *v, const int32_t *items, size_t n,
+                               float *out) {
+  const knn_state *s = m->state;
+  for (size_t k = 0; k < n; k++) out[items[k]] = s->prior[items[k]];
+  const int64_t *ptr = s->rank.ptr;
+  const int32_t *idx = s->rank.idx;
+  const float *sim = s->rank.sim;
+  for (size_t h = 0; h < v->n; h++) {
+    int32_t j = v->items[h];
+    if (j < 0 || j >= m->n_items) continue;
+    for (int64_t t = ptr[j]; t < ptr[j + 1]; t++) out[idx[t]] += sim[t];
+  }
+  return 0;
+}
+
 static int itemknn_similar(const reco_model *m, int32_t item, int k, int32_t *out_items, float *out_scores) {
   const knn_state *s = m->state;
   if (item < 0 || item >= m->n_items) return reco__seterr(RECO_ENOTFOUND, "item %d is unknown to the model", item);
@@ -1087,6 +1104,7 @@ const reco_algo reco__algo_itemknn = {
     .similar = itemknn_similar,
     .explain = itemknn_explain,
     .explain_many = itemknn_explain_many,
+    .score_items = itemknn_score_items,
     .save = knn_save,
     .load = itemknn_load,
     .free_state = knn_free,

@@ -141,7 +141,8 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   ws->pool = pool;
   ws->max_members = max_members;
   ws->cap = (int)cap;
-  ws->scores = reco__aligned_alloc(n * (size_t)(max_members + 1) * sizeof *ws->scores);
+  /* zeroed once: score_items leaves unlisted entries as they were, which must be finite */
+  ws->scores = reco__aligned_calloc(n * (size_t)(max_members + 1) * sizeof *ws->scores);
   ws->stamp = reco__calloc(n, sizeof *ws->stamp);
   ws->elist = reco__malloc(n * sizeof *ws->elist);
   ws->slot = reco__malloc(n * sizeof *ws->slot);
@@ -687,7 +688,10 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
       w[s] = wsum * (1.0f - (float)q->view.n / (float)q->min_interactions_for_cf);
     }
     float *sc = ws->scores + (size_t)s * (size_t)n;
+    /* a few eligible items (a filtered request): only theirs, when the model can */
+    bool sparse = m->algo->score_items && (int64_t)ws->n_el * 4 < (int64_t)n;
     rc = is_cold && ctx_pop ? reco__context_popular(q->context_model, &q->context, sc)
+         : sparse           ? m->algo->score_items(m, &q->view, ws->el, (size_t)ws->n_el, sc)
                             : m->algo->score(m, &q->view, sc);
     if (rc) break;
     int32_t ne = 0;
