@@ -689,7 +689,7 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     }
     float *sc = ws->scores + (size_t)s * (size_t)n;
     /* a few eligible items (a filtered request): only theirs, when the model can */
-    bool sparse = m->algo->score_items && (int64_t)ws->n_el * 4 < (int64_t)n;
+    bool sparse = m && m->algo->score_items && (int64_t)ws->n_el * 4 < (int64_t)n;
     rc = is_cold && ctx_pop ? reco__context_popular(q->context_model, &q->context, sc)
          : sparse           ? m->algo->score_items(m, &q->view, ws->el, (size_t)ws->n_el, sc)
                             : m->algo->score(m, &q->view, sc);
