@@ -69,8 +69,9 @@ typedef struct reco_algo {
   int (*load)(reco_model *m, const reco_mf_reader *r);
   void (*free_state)(reco_model *m);
   /* Optional, the recommend pipeline's reasons in one pass: for each of items[0..n) the history
-   * item contributing most (as explain with k = 1) into because[x] (-1 when none) and its
-   * contribution into weights[x]. Returns 0 or < 0. */
+   * item that best explains it into because[x] (-1 when none) and its weight into weights[x]:
+   * explain's first item where that is cheap (itemknn), the history item nearest in factor
+   * space for factor models (als/ials: explain needs a solve per item). Returns 0 or < 0. */
   int (*explain_many)(const reco_model *m, const reco_user_view *v, const int32_t *items, int n, int32_t *because,
                       float *weights);
   /* Optional: score only items[0..n) into out[items[k]] (out has m->n_items floats; the other

@@ -711,6 +711,40 @@ static int als_similar(const reco_model *m, int32_t item, int k, int32_t *out_it
   return reco__factors_similar(&s->f, item, k, out_items, out_scores);
 }
 
+/*
+ * The pipeline's reasons for a page: for each item, the history item nearest to it in factor
+ * space (cosine of the item factors, ties to the smaller index). Hu et al.'s decomposition
+ * (als_explain) needs a solve per item, most of a served request's time; this is the cheap
+ * item-to-item reading that "because you interacted with X" asks for.
+ */
+static int als_explain_many(const reco_model *m, const reco_user_view *v, const int32_t *items, int n, int32_t *because,
+                            float *weights) {
+  const als_state *s = m->state;
+  int k = s->f.k;
+  const float *V = s->f.V;
+  for (int x = 0; x < n; x++) {
+    because[x] = -1;
+    weights[x] = 0;
+    int32_t i = items[x];
+    if (i < 0 || i >= m->n_items) continue;
+    const float *vi = V + (size_t)i * (size_t)k;
+    float ni = reco__fdot(vi, vi, k);
+    if (!(ni > 0)) continue;
+    float best = -INFINITY;
+    for (size_t h = 0; h < v->n; h++) {
+      int32_t j = v->items[h];
+      if (j < 0 || j >= m->n_items || j == i) continue;
+      const float *vj = V + (size_t)j * (size_t)k;
+      float nj = reco__fdot(vj, vj, k);
+      if (!(nj > 0)) continue;
+      float c = reco__fdot(vi, vj, k) / sqrtf(ni * nj);
+      if (c > best || (c == best && j < because[x])) best = c, because[x] = j;
+    }
+    if (because[x] >= 0) weights[x] = best;
+  }
+  return 0;
+}
+
 /* Hu et al. section 5: each history item's share of the item's score, through z = A^{-1} f_i. */
 static int als_explain(const reco_model *m, const reco_user_view *v, int32_t item, int k, int32_t *out_items,
                        float *out_weights) {
@@ -789,6 +823,7 @@ const reco_algo reco__algo_als = {
     .score = als_score,
     .similar = als_similar,
     .explain = als_explain,
+    .explain_many = als_explain_many,
     .save = als_save,
     .load = als_load,
     .free_state = als_free,
@@ -804,6 +839,7 @@ const reco_algo reco__algo_ials = {
     .score = als_score,
     .similar = als_similar,
     .explain = als_explain,
+    .explain_many = als_explain_many,
     .save = als_save,
     .load = ials_load,
     .free_state = als_free,
