@@ -49,6 +49,8 @@ static void usage(FILE *f) {
           "CONNECTION_TIMEOUT (30 s) MAX_BODY_BYTES (1048576) SERVE_THREADS DEMO_DATA_PATH\n"
           "STORE_PATH (./data/reco.db, the SQLite store of interactions) STORE_QUEUE (65536)\n"
           "EXPERIMENT_VARIANTS (control,treatment; or name:weight,...)\n"
+          "CANDIDATE_POOL (0: 10 x limit, 100..200) MIN_INTERACTIONS_FOR_CF (3)\n"
+          "COLD_START_STRATEGY (popular_items | context_popular | members)\n"
           "LOG_FORMAT (json|text) LOG_LEVEL (error|warn|info|debug; default info)\n"
           "LOG_ACCESS (yes: one access line per request at info level; no: only errors)\n"
           "Caching and rate limits (docs/API.md): CACHE_ENABLED (yes) CACHE_TTL (3600 s) L1_CACHE_SIZE\n"
