@@ -408,6 +408,36 @@ static void select_top(const float *sc, int32_t *c, int32_t n, int32_t top) {
   }
 }
 
+/* The same set as select_top when n is much larger than top: a bounded heap whose root is the
+ * worst kept item, so most items cost one comparison (a rejection). h has room for top. */
+static void select_top_heap(const float *sc, int32_t *c, int32_t n, int32_t top, int32_t *h) {
+  int32_t nh = 0;
+  for (int32_t x = 0; x < n; x++) {
+    int32_t it = c[x], at;
+    if (nh < top) { /* sift up: the root is the worst (by `before`) */
+      at = nh++;
+      while (at > 0 && before(sc, h[(at - 1) / 2], it)) {
+        h[at] = h[(at - 1) / 2];
+        at = (at - 1) / 2;
+      }
+      h[at] = it;
+      continue;
+    }
+    if (!before(sc, it, h[0])) continue;
+    at = 0; /* replace the root and sift down */
+    for (;;) {
+      int32_t ch = 2 * at + 1;
+      if (ch >= nh) break;
+      if (ch + 1 < nh && before(sc, h[ch], h[ch + 1])) ch++;
+      if (!before(sc, it, h[ch])) break;
+      h[at] = h[ch];
+      at = ch;
+    }
+    h[at] = it;
+  }
+  memcpy(c, h, (size_t)nh * sizeof *c);
+}
+
 static int add_to_pool(reco_rec_ws *ws, int *np, int32_t item) {
   if (ws->slot[item] >= 0) return ws->slot[item];
   if (*np >= ws->cap) return -1;
@@ -701,7 +731,8 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
       if (ws->stamp[i] != ex && isfinite(sc[i])) ws->cand[ne++] = i;
     }
     int32_t c = ne < pool ? ne : pool;
-    if (ne > pool) select_top(sc, ws->cand, ne, pool);
+    if (ne > 4 * pool) select_top_heap(sc, ws->cand, ne, pool, ws->heap);
+    else if (ne > pool) select_top(sc, ws->cand, ne, pool);
     double sum = 0, sq = 0;
     for (int32_t j = 0; j < c; j++) sum += sc[ws->cand[j]];
     mu[s] = c ? sum / c : 0;

@@ -408,6 +408,37 @@ static void test_fast_paths_agree(void **state) {
   reco__rec_catindex_free(ci);
 }
 
+/* A pool much smaller than the eligible items (the bounded-heap selection): the list is the
+ * member's top-k by score (ties to the smaller item), the history excluded. */
+static void test_small_pool_is_top_k(void **state) {
+  (void)state;
+  reco_rec_ws *ws = ws_new();
+  float sc[N_ITEMS];
+  for (int32_t u = 0; u < N_USERS; u += 2) {
+    reco_rec_request q = base_request(u);
+    reco_rec_member one = {g_knn, 1.0f};
+    q.members = &one;
+    q.n_members = 1;
+    q.k = 5;
+    q.pool = 5;
+    q.filters.exclude_seen = true;
+    reco_rec_item out[5];
+    int n = run(&q, ws, out);
+    assert_int_equal(n, 5);
+    assert_int_equal(g_knn->algo->score(g_knn, &q.view, sc), 0);
+    bool seen[N_ITEMS] = {0}, taken[N_ITEMS] = {0};
+    for (size_t h = 0; h < q.view.n; h++) seen[q.view.items[h]] = true;
+    for (int r = 0; r < 5; r++) {
+      int32_t best = -1;
+      for (int32_t i = 0; i < N_ITEMS; i++)
+        if (!seen[i] && !taken[i] && (best < 0 || sc[i] > sc[best])) best = i;
+      taken[best] = true;
+      assert_int_equal(out[r].item, best);
+    }
+  }
+  reco__rec_ws_free(ws);
+}
+
 /* The whole request (three members incl. fold-in, filters, rules, MMR, novelty, reasons) with
  * the next allocation set to fail: it must still succeed, with the same list. */
 static void test_no_allocation(void **state) {
@@ -554,6 +585,7 @@ int main(void) {
       cmocka_unit_test(test_mmr_zero_is_relevance),
       cmocka_unit_test(test_mmr_diversity),
       cmocka_unit_test(test_fast_paths_agree),
+      cmocka_unit_test(test_small_pool_is_top_k),
       cmocka_unit_test(test_no_allocation),
       cmocka_unit_test(test_cold_start),
       cmocka_unit_test(test_bad_requests),
