@@ -36,22 +36,25 @@ grep -q -- "--data is required" "$W/err" || fail "usage error: $(cat "$W/err")"
 ok "malformed file refused with its position; --data required"
 
 command -v curl >/dev/null 2>&1 || { echo "curl not installed: serve part skipped"; exit 0; }
-PORT=
+# a free port, and another one if something takes it while the server trains (it binds after)
+started=
 for tries in 1 2 3 4 5; do
-  p=$((20000 + RANDOM % 40000))
-  (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
-  PORT=$p
-  break
+  PORT=$((20000 + RANDOM % 40000))
+  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && continue
+  (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 MODEL_UPDATE_INTERVAL=0 "$RECO" serve >>"$W/server.log" 2>&1) &
+  SPID=$!
+  BASE=http://127.0.0.1:$PORT
+  for i in $(seq 1 2400); do
+    curl -fs "$BASE/readyz" >/dev/null 2>&1 && break
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 0.25
+  done
+  if kill -0 "$SPID" 2>/dev/null; then started=1; break; fi
+  wait "$SPID" 2>/dev/null
+  SPID=
+  tail -2 "$W/server.log" | grep -q "cannot listen" || fail "server exited"
 done
-[ -n "$PORT" ] || fail "no free port"
-(cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 MODEL_UPDATE_INTERVAL=0 "$RECO" serve >"$W/server.log" 2>&1) &
-SPID=$!
-BASE=http://127.0.0.1:$PORT
-for i in $(seq 1 2400); do
-  curl -fs "$BASE/readyz" >/dev/null 2>&1 && break
-  kill -0 "$SPID" 2>/dev/null || fail "server exited"
-  sleep 0.25
-done
+[ -n "$started" ] || fail "no free port"
 curl -fs "$BASE/readyz" >/dev/null || fail "server not ready"
 grep -q "training from the store .*(100003 interactions)" "$W/server.log" || fail "did not train from the store"
 [ -d "$W/srv/data/demo-ecommerce" ] && fail "the demo catalogue was generated although the store has interactions"
