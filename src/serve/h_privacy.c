@@ -275,8 +275,6 @@ int srv_h_user_erase(srv_req *rq, srv_resp *rs) {
   if (rc) return srv_error(rs, 503, "unavailable", NULL, "out of memory");
   srv_live_forget(user, ul);
   srv_cache_invalidate_user(user, ul); /* [cache hook] their cached lists go too (cache.c) */
-  /* TODO(lead): srv_cache_invalidate_user(user) here once the result cache (src/serve/cache.c)
-   * is merged, so no cached list computed from the erased history is served. */
   int64_t n_int = 0, n_asg = 0;
   rc = store_erase_user(srv_store, user, &n_int, &n_asg);
   if (rc == RECO_ELIMIT) {
