@@ -66,6 +66,10 @@ extern const char *const cli_rank_options_help;
 void cli_rank_defaults(cli_rank *o, const char *cmd);
 /* 1 = taken, 0 = not an option of the pipeline, -1 = usage error (printed). */
 int cli_rank_option(cli_rank *o, int c, const char *arg);
+/* The whole command line of `reco recommend` or `reco similar` (short options `shortopts`,
+ * the pipeline's long options) into o, with its defaults for cmd. Returns -1 when parsed
+ * (continue), else the exit code to return (--help printed by usage(stdout); a usage error). */
+int cli_rank_parse(cli_rank *o, const char *cmd, int argc, char **argv, const char *shortopts, void (*usage)(FILE *));
 int cli_rank_run(const cli_rank *o);
 int cmd_models(int argc, char **argv);
 int cmd_serve(int argc, char **argv);

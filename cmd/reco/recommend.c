@@ -588,24 +588,30 @@ out:
   return rc == RECO_ENOTFOUND || rc == RECO_EINVAL ? EXIT_FAIL : cli_fail(cmd, rc);
 }
 
-int cmd_recommend(int argc, char **argv) {
-  cli_rank o;
-  cli_rank_defaults(&o, "recommend");
+int cli_rank_parse(cli_rank *o, const char *cmd, int argc, char **argv, const char *shortopts, void (*usage)(FILE *)) {
+  cli_rank_defaults(o, cmd);
   int c;
   optind = 1;
-  while ((c = getopt_long(argc, argv, "m:d:u:H:k:jh", cli_rank_long_opts, NULL)) != -1) {
+  while ((c = getopt_long(argc, argv, shortopts, cli_rank_long_opts, NULL)) != -1) {
     if (c == 'h') {
       usage(stdout);
       return EXIT_OK;
     }
-    int r = cli_rank_option(&o, c, optarg);
+    int r = cli_rank_option(o, c, optarg);
     if (r < 0) return EXIT_USAGE;
     if (r == 0) {
       usage(stderr);
       return EXIT_USAGE;
     }
   }
-  if (optind != argc) return cli_usage_error("recommend", "unexpected argument '%s'", argv[optind]);
+  if (optind != argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+  return -1;
+}
+
+int cmd_recommend(int argc, char **argv) {
+  cli_rank o;
+  int rc = cli_rank_parse(&o, "recommend", argc, argv, "m:d:u:H:k:jh", usage);
+  if (rc >= 0) return rc;
   if (o.item) return cli_usage_error("recommend", "--item is for `reco similar`");
   if (!o.user && !o.history) return cli_usage_error("recommend", "give --user ID or --history ITEMS");
   return cli_rank_run(&o);

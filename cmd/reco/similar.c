@@ -3,7 +3,6 @@
  * item" (item-kNN: its neighbours; factor models: the item folded in as a one-item history);
  * the pipeline then applies the same filters, rules, diversity and pagination as
  * `reco recommend`, and the anchor item itself is excluded as seen. */
-#include <getopt.h>
 #include <string.h>
 
 #include "cli.h"
@@ -25,22 +24,8 @@ static void usage(FILE *f) {
 
 int cmd_similar(int argc, char **argv) {
   cli_rank o;
-  cli_rank_defaults(&o, "similar");
-  int c;
-  optind = 1;
-  while ((c = getopt_long(argc, argv, "m:d:i:k:jh", cli_rank_long_opts, NULL)) != -1) {
-    if (c == 'h') {
-      usage(stdout);
-      return EXIT_OK;
-    }
-    int r = cli_rank_option(&o, c, optarg);
-    if (r < 0) return EXIT_USAGE;
-    if (r == 0) {
-      usage(stderr);
-      return EXIT_USAGE;
-    }
-  }
-  if (optind != argc) return cli_usage_error("similar", "unexpected argument '%s'", argv[optind]);
+  int rc = cli_rank_parse(&o, "similar", argc, argv, "m:d:i:k:jh", usage);
+  if (rc >= 0) return rc;
   if (!o.item) return cli_usage_error("similar", "--item is required");
   if (o.user || o.history || o.include_seen)
     return cli_usage_error("similar", "--user, --history and --include-seen are for `reco recommend`");
