@@ -16,3 +16,28 @@ fail() {
 ok() { echo "ok: $*"; }
 # A port nothing answers on (bash's /dev/tcp).
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# start_server [ENV=VALUE...]: starts `reco serve` in $SRV_DIR (default $W/srv) on a free loopback
+# port with SERVE_THREADS=2 and the given settings (a later assignment wins), its output appended
+# to $W/server.log; waits for $READY_PATH (default /readyz), READY_TRIES polls (2400) of
+# READY_POLL seconds (0.25); tries another port when the chosen one was taken meanwhile. Sets
+# PORT, SPID and BASE.
+start_server() {
+  local tries i
+  for tries in 1 2 3 4 5; do
+    PORT=$((20000 + RANDOM % 40000))
+    port_free "$PORT" || continue
+    (cd "${SRV_DIR:-$W/srv}" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 "$@" "$RECO" serve >>"$W/server.log" 2>&1) &
+    SPID=$!
+    BASE="http://127.0.0.1:$PORT"
+    for i in $(seq 1 "${READY_TRIES:-2400}"); do
+      curl -fs "$BASE${READY_PATH:-/readyz}" >/dev/null 2>&1 && return 0
+      kill -0 "$SPID" 2>/dev/null || break
+      sleep "${READY_POLL:-0.25}"
+    done
+    kill -0 "$SPID" 2>/dev/null && fail "server not ready after ${READY_TRIES:-2400} polls of ${READY_POLL:-0.25} s"
+    wait "$SPID" 2>/dev/null
+    SPID=
+    tail -3 "$W/server.log" | grep -q "cannot listen" || fail "server exited at start-up"
+  done
+  fail "no free port found"
+}

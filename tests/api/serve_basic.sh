@@ -13,27 +13,7 @@ set -u
   --quiet >/dev/null || fail "data gen"
 
 # A free port, retried if the server cannot bind.
-start() {
-  local tries
-  for tries in 1 2 3 4 5; do
-    PORT=$((20000 + RANDOM % 40000))
-    port_free "$PORT" || continue
-    (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 "$RECO" serve >"$W/server.log" 2>&1) &
-    SPID=$!
-    BASE="http://127.0.0.1:$PORT"
-    local i
-    for i in $(seq 1 2400); do
-      curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
-      kill -0 "$SPID" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -0 "$SPID" 2>/dev/null && fail "server not ready in 600 s"
-    wait "$SPID" 2>/dev/null
-    SPID=
-    grep -q "cannot listen" "$W/server.log" || fail "server exited"
-  done
-  fail "no free port found"
-}
+start() { : >"$W/server.log"; start_server "$@"; } # a fresh log per start; common.bash
 post() { curl -s -X POST -H 'Content-Type: application/json' --data "$2" "$BASE$1"; }
 # count PATTERN TEXT: occurrences of an extended regex
 count() { grep -oE "$1" <<<"$2" | wc -l; }

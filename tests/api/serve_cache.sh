@@ -23,27 +23,7 @@ stop_redis() { if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null; wait "$RPID" 2>
 trap 'stop_redis; cleanup' EXIT
 
 # start [VAR=value...]: the server with extra environment, on a free port
-start() {
-  local tries
-  for tries in 1 2 3 4 5; do
-    PORT=$((20000 + RANDOM % 40000))
-    port_free "$PORT" || continue
-    (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 "$@" "$RECO" serve >>"$W/server.log" 2>&1) &
-    SPID=$!
-    BASE="http://127.0.0.1:$PORT"
-    local i
-    for i in $(seq 1 2400); do
-      curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
-      kill -0 "$SPID" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -0 "$SPID" 2>/dev/null && fail "server not ready in 600 s"
-    wait "$SPID" 2>/dev/null
-    SPID=
-    tail -3 "$W/server.log" | grep -q "cannot listen" || fail "server exited"
-  done
-  fail "no free port found"
-}
+start() { start_server "$@"; } # ENV=VALUE...; common.bash
 stop() { kill "$SPID"; wait "$SPID" 2>/dev/null; SPID=; }
 post() { curl -s -X POST -H 'Content-Type: application/json' --data "$2" "$BASE$1"; }
 hit() { grep -oE '"cacheHit":(true|false)' <<<"$1" | cut -d: -f2; }

@@ -13,26 +13,7 @@ command -v python3 >/dev/null 2>&1 || { echo "python3 not installed: skipping"; 
 "$RECO" data gen --domain ecommerce --users 2000 --items 400 --interactions 40000 --out "$W/srv/data/demo-ecommerce" \
   --quiet >/dev/null || fail "data gen"
 
-start() {
-  local tries i
-  for tries in 1 2 3 4 5; do
-    PORT=$((20000 + RANDOM % 40000))
-    port_free "$PORT" || continue
-    (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 "$@" "$RECO" serve >"$W/server.log" 2>&1) &
-    SPID=$!
-    BASE="http://127.0.0.1:$PORT"
-    for i in $(seq 1 2400); do
-      curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
-      kill -0 "$SPID" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -0 "$SPID" 2>/dev/null && fail "server not ready in 600 s"
-    wait "$SPID" 2>/dev/null
-    SPID=
-    grep -q "cannot listen" "$W/server.log" || fail "server exited"
-  done
-  fail "no free port found"
-}
+start() { : >"$W/server.log"; start_server "$@"; } # a fresh log per start; common.bash
 stop() {
   kill -TERM "$SPID"
   wait "$SPID" || fail "exit status $? after SIGTERM"

@@ -12,27 +12,7 @@ set -u
 "$RECO" data gen --domain ecommerce --users 3000 --items 600 --interactions 60000 --out "$W/srv/data/demo-ecommerce" \
   --quiet >/dev/null || fail "data gen"
 
-start() { # extra environment assignments
-  local tries
-  for tries in 1 2 3 4 5; do
-    PORT=$((20000 + RANDOM % 40000))
-    port_free "$PORT" || continue
-    (cd "$W/srv" && exec env PORT=$PORT HOST=127.0.0.1 SERVE_THREADS=2 MODEL_UPDATE_INTERVAL=0 "$@" "$RECO" serve >>"$W/server.log" 2>&1) &
-    SPID=$!
-    BASE="http://127.0.0.1:$PORT"
-    local i
-    for i in $(seq 1 2400); do
-      curl -fs "$BASE/readyz" >/dev/null 2>&1 && return 0
-      kill -0 "$SPID" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -0 "$SPID" 2>/dev/null && fail "server not ready in 600 s"
-    wait "$SPID" 2>/dev/null
-    SPID=
-    tail -3 "$W/server.log" | grep -q "cannot listen" || fail "server exited"
-  done
-  fail "no free port found"
-}
+start() { start_server MODEL_UPDATE_INTERVAL=0 "$@"; } # extra environment assignments; common.bash
 stop() { kill "$SPID"; wait "$SPID" || fail "server exit status $? (sanitizer report?)"; SPID=; }
 post() { curl -s -X POST -H 'Content-Type: application/json' "${@:3}" --data "$2" "$BASE$1"; }
 field() { grep -oE "\"$1\":(\"[^\"]*\"|[-0-9.e+]+|true|false|null)" <<<"$2" | head -1 | cut -d: -f2- | tr -d '"'; }

@@ -9,26 +9,9 @@ set -u
 . "$(dirname "$0")/common.bash"
 count() { grep -oE "$1" <<<"$2" | wc -l; }
 # start [ENV=VALUE...]: serve from $W with the given settings on a free port
-start() {
-  local tries i
-  for tries in 1 2 3 4 5; do
-    PORT=$((20000 + RANDOM % 40000))
-    port_free "$PORT" || continue
-    (cd "$W" && exec env PORT=$PORT HOST=127.0.0.1 MODEL_PATH="$W/models" SERVE_THREADS=2 "$@" "$RECO" serve \
-      >"$W/server.log" 2>&1) &
-    SPID=$!
-    BASE="http://127.0.0.1:$PORT"
-    for i in $(seq 1 1200); do
-      curl -fs "$BASE/healthz" >/dev/null 2>&1 && return 0
-      kill -0 "$SPID" 2>/dev/null || break
-      sleep 0.25
-    done
-    kill -0 "$SPID" 2>/dev/null && fail "server not up in 300 s"
-    wait "$SPID" 2>/dev/null
-    SPID=
-    grep -q "cannot listen" "$W/server.log" || fail "server exited"
-  done
-  fail "no free port found"
+start() { # models in $W/models, up when /healthz answers (common.bash)
+  : >"$W/server.log"
+  SRV_DIR=$W READY_PATH=/healthz READY_TRIES=1200 start_server MODEL_PATH="$W/models" "$@"
 }
 stop() {
   kill -TERM "$SPID"
