@@ -142,15 +142,24 @@ if ! command -v redis-server >/dev/null 2>&1; then
   echo "redis-server not installed: the L2 part is skipped"
   exit 77
 fi
-start_redis() { # PORT
+start_redis() { # PORT: 0 when it answers, 1 when redis-server exited (the port was taken meanwhile)
   redis-server --port "$1" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >>"$W/redis.log" 2>&1 &
   RPID=$!
   local i
-  for i in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done
-  fail "redis-server did not start"
+  for i in $(seq 1 400); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    kill -0 "$RPID" 2>/dev/null || { RPID=; return 1; }
+    sleep 0.05
+  done
+  fail "redis-server did not start in 20 s: $(tail -3 "$W/redis.log")"
 }
-for i in 1 2 3 4 5; do RPORT=$((20000 + RANDOM % 40000)); port_free "$RPORT" && break; done
-start_redis "$RPORT"
+up=
+for i in 1 2 3 4 5; do
+  RPORT=$((20000 + RANDOM % 40000))
+  port_free "$RPORT" || continue
+  start_redis "$RPORT" && { up=1; break; }
+done
+[ -n "$up" ] || fail "redis-server did not start: $(tail -3 "$W/redis.log")"
 R="REDIS_URL=redis://127.0.0.1:$RPORT/0"
 # the default 5 ms timeout is for production; a loaded test machine (or sanitizers) can take
 # longer and would turn "L2 hit" checks into "Redis down" outcomes, so the test allows 500 ms
@@ -195,7 +204,7 @@ e=$(post /api/v1/recommend '{"userId":"user_101","limit":10}')
 [ "$(hit "$e")" = true ] || fail "Redis down: L1 no longer hits"
 ok "Redis killed: 32 requests 200, L1 still hits, redis_up 0, one log line"
 
-start_redis "$RPORT"
+start_redis "$RPORT" || fail "redis-server did not restart on $RPORT: $(tail -3 "$W/redis.log")"
 for i in $(seq 1 60); do
   post /api/v1/recommend "{\"userId\":\"user_$((200 + i))\",\"limit\":10}" >/dev/null
   [ "$(metric reco_cache_redis_up)" = 1 ] && break
