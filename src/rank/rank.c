@@ -79,7 +79,7 @@ struct reco_rec_ws {
   int8_t *p_best;
   uint8_t *p_flag;
   int32_t *order, *final; /* cap */
-  int32_t *cand;          /* n_items: eligible items of one scorer, partitioned in place */
+  uint64_t *ckey;         /* n_items: (score, item) keys of one scorer's eligible items */
 };
 
 static const char *const k_reason_text[RECO_REASON__COUNT] = {
@@ -121,7 +121,7 @@ void reco__rec_ws_free(reco_rec_ws *ws) {
   reco__free(ws->p_flag);
   reco__free(ws->order);
   reco__free(ws->final);
-  reco__free(ws->cand);
+  reco__free(ws->ckey);
   reco__free(ws);
 }
 
@@ -168,10 +168,10 @@ int reco__rec_ws_new(int32_t n_items, int pool, int max_members, reco_rec_ws **o
   ws->p_flag = reco__malloc(cap);
   ws->order = reco__malloc(cap * sizeof *ws->order);
   ws->final = reco__malloc(cap * sizeof *ws->final);
-  ws->cand = reco__malloc(n * sizeof *ws->cand);
+  ws->ckey = reco__malloc(n * sizeof *ws->ckey);
   if (!ws->scores || !ws->stamp || !ws->elist || !ws->slot || !ws->p_item || !ws->p_obj || !ws->p_rel || !ws->p_nov ||
       !ws->p_maxsim || !ws->p_inv || !ws->p_key || !ws->p_upto || !ws->heap ||
-      !ws->g_head || !ws->g_best || !ws->g_mask || !ws->g_inv || !ws->g_max || !ws->g_hash || !ws->g_slot || !ws->p_best || !ws->p_flag || !ws->order || !ws->final || !ws->cand ||
+      !ws->g_head || !ws->g_best || !ws->g_mask || !ws->g_inv || !ws->g_max || !ws->g_hash || !ws->g_slot || !ws->p_best || !ws->p_flag || !ws->order || !ws->final || !ws->ckey ||
       false) {
     reco__rec_ws_free(ws);
     return reco__seterr(RECO_ENOMEM, "out of memory for a rank workspace");
@@ -373,69 +373,61 @@ static inline bool eligible(const reco_rec_request *q, const reco_rec_ws *ws, co
 
 /* ---- helpers ---- */
 
-/* (score, item) order: higher score first, then the smaller item (the top-k heap's order). */
-static inline bool before(const float *sc, int32_t a, int32_t b) {
-  return sc[a] > sc[b] || (sc[a] == sc[b] && a < b);
+/*
+ * A candidate's (score, item) as one integer whose order is the ranking order: higher score first,
+ * then the smaller item (the top-k heap's order). The float's bits are made to sort as unsigned
+ * integers (negative values flipped, positive ones given the sign bit; -0 counted as +0, which
+ * compares equal to it), the item goes in the low half complemented. Scores are finite here.
+ */
+static inline uint64_t rank_key(float v, int32_t item) {
+  uint32_t b;
+  if (v == 0) v = 0.0f;
+  memcpy(&b, &v, sizeof b);
+  b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+  return (uint64_t)b << 32 | (uint32_t)~(uint32_t)item;
 }
 
+static inline int32_t key_item(uint64_t k) { return (int32_t)~(uint32_t)k; }
+
 /*
- * Moves the `top` best items of c[0..n) (by `before`) to c[0..top), in no particular order:
- * Hoare's quickselect (Hoare 1961, "Algorithm 65: Find") with a median-of-three pivot, O(n)
- * expected. The order is total, so the chosen set is the same whatever the input order.
+ * Moves the `top` largest keys of k[0..n) to k[0..top), in no particular order: Hoare's
+ * quickselect (Hoare 1961, "Algorithm 65: Find") with a median-of-three pivot, O(n) expected,
+ * on contiguous integers (one comparison per step, no indirection). Keys are distinct (items
+ * are), so the chosen set is the same whatever the input order.
  */
-static void select_top(const float *sc, int32_t *c, int32_t n, int32_t top) {
+static void select_keys(uint64_t *k, int32_t n, int32_t top) {
   int32_t lo = 0, hi = n - 1;
   while (hi > lo) {
-    int32_t mid = lo + (hi - lo) / 2, a = c[lo], b = c[mid], d = c[hi], piv;
-    if (before(sc, a, b)) piv = before(sc, b, d) ? b : (before(sc, a, d) ? d : a);
-    else piv = before(sc, a, d) ? a : (before(sc, b, d) ? d : b);
+    if (hi - lo < 16) { /* a short run: insertion sort, descending */
+      for (int32_t i = lo + 1; i <= hi; i++) {
+        uint64_t x = k[i];
+        int32_t j = i;
+        for (; j > lo && k[j - 1] < x; j--) k[j] = k[j - 1];
+        k[j] = x;
+      }
+      return;
+    }
+    int32_t mid = lo + (hi - lo) / 2;
+    uint64_t a = k[lo], b = k[mid], c = k[hi], piv;
+    if (a > b) piv = b > c ? b : (a > c ? c : a);
+    else piv = a > c ? a : (b > c ? c : b);
     int32_t i = lo, j = hi;
     while (i <= j) {
-      while (before(sc, c[i], piv)) i++;
-      while (before(sc, piv, c[j])) j--;
+      while (k[i] > piv) i++;
+      while (k[j] < piv) j--;
       if (i <= j) {
-        int32_t t = c[i];
-        c[i] = c[j];
-        c[j] = t;
+        uint64_t t = k[i];
+        k[i] = k[j];
+        k[j] = t;
         i++;
         j--;
       }
     }
-    /* now c[lo..j] are all not after piv, c[i..hi] not before it */
+    /* now k[lo..j] are all >= piv, k[i..hi] all <= piv */
     if (top - 1 <= j) hi = j;
     else if (top - 1 >= i) lo = i;
     else break;
   }
-}
-
-/* The same set as select_top when n is much larger than top: a bounded heap whose root is the
- * worst kept item, so most items cost one comparison (a rejection). h has room for top. */
-static void select_top_heap(const float *sc, int32_t *c, int32_t n, int32_t top, int32_t *h) {
-  int32_t nh = 0;
-  for (int32_t x = 0; x < n; x++) {
-    int32_t it = c[x], at;
-    if (nh < top) { /* sift up: the root is the worst (by `before`) */
-      at = nh++;
-      while (at > 0 && before(sc, h[(at - 1) / 2], it)) {
-        h[at] = h[(at - 1) / 2];
-        at = (at - 1) / 2;
-      }
-      h[at] = it;
-      continue;
-    }
-    if (!before(sc, it, h[0])) continue;
-    at = 0; /* replace the root and sift down */
-    for (;;) {
-      int32_t ch = 2 * at + 1;
-      if (ch >= nh) break;
-      if (ch + 1 < nh && before(sc, h[ch], h[ch + 1])) ch++;
-      if (!before(sc, it, h[ch])) break;
-      h[at] = h[ch];
-      at = ch;
-    }
-    h[at] = it;
-  }
-  memcpy(c, h, (size_t)nh * sizeof *c);
 }
 
 static int add_to_pool(reco_rec_ws *ws, int *np, int32_t item) {
@@ -726,20 +718,21 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     if (rc) break;
     int32_t ne = 0;
     uint32_t ex = ws->epoch - 2; /* the history and the excluded items */
+    uint64_t *ck = ws->ckey;
     for (int32_t e = 0; e < ws->n_el; e++) {
       int32_t i = ws->el[e];
-      if (ws->stamp[i] != ex && isfinite(sc[i])) ws->cand[ne++] = i;
+      float v = sc[i];
+      if (ws->stamp[i] != ex && isfinite(v)) ck[ne++] = rank_key(v, i);
     }
     int32_t c = ne < pool ? ne : pool;
-    if (ne > 4 * pool) select_top_heap(sc, ws->cand, ne, pool, ws->heap);
-    else if (ne > pool) select_top(sc, ws->cand, ne, pool);
+    if (ne > pool) select_keys(ck, ne, pool);
     double sum = 0, sq = 0;
-    for (int32_t j = 0; j < c; j++) sum += sc[ws->cand[j]];
+    for (int32_t j = 0; j < c; j++) sum += sc[key_item(ck[j])];
     mu[s] = c ? sum / c : 0;
-    for (int32_t j = 0; j < c; j++) sq += (sc[ws->cand[j]] - mu[s]) * (sc[ws->cand[j]] - mu[s]);
+    for (int32_t j = 0; j < c; j++) sq += (sc[key_item(ck[j])] - mu[s]) * (sc[key_item(ck[j])] - mu[s]);
     sd[s] = c > 1 ? sqrt(sq / (c - 1)) : 0;
     if (!(sd[s] > 0)) sd[s] = 1;
-    for (int32_t j = 0; j < c; j++) add_to_pool(ws, &np, ws->cand[j]);
+    for (int32_t j = 0; j < c; j++) add_to_pool(ws, &np, key_item(ck[j]));
   }
   /* pinned items join the union when they pass the filters */
   for (size_t j = 0; !rc && j < q->n_pins; j++) {
