@@ -381,7 +381,7 @@ static inline bool eligible(const reco_rec_request *q, const reco_rec_ws *ws, co
  */
 static inline uint64_t rank_key(float v, int32_t item) {
   uint32_t b;
-  if (v == 0) v = 0.0f;
+  v += 0.0f; /* -0 + +0 is +0 (round to nearest); every other finite value is unchanged */
   memcpy(&b, &v, sizeof b);
   b = (b & 0x80000000u) ? ~b : (b | 0x80000000u);
   return (uint64_t)b << 32 | (uint32_t)~(uint32_t)item;
@@ -785,6 +785,7 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     minmax(ws->p_nov, np);
   }
   float omin = INFINITY, omax = -INFINITY;
+  bool cat_div = by_category(q);
   for (int s = 0; s < np; s++) {
     float o = w_rel * ws->p_rel[s] + (w_nov > 0 ? w_nov * ws->p_nov[s] : 0.0f);
     ws->p_obj[s] = o;
@@ -792,7 +793,7 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     if (o > omax) omax = o;
     ws->p_maxsim[s] = 0;
     ws->p_upto[s] = 0;
-    if (by_category(q)) {
+    if (cat_div) {
       ws->p_inv[s] = q->catidx->inv_norm[ws->p_item[s]];
     } else if (q->item_vectors) {
       const float *x = q->item_vectors + (size_t)ws->p_item[s] * (size_t)q->dim;
@@ -805,7 +806,7 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
   int limit = q->offset + q->k;
   if (limit > np || limit < 0) limit = np;
   int n_sel = mmr_phase(q, ws, np, 0, limit, 0, w_div);
-  n_sel = mmr_phase(q, ws, np, n_sel, limit, F_BURIED, w_div);
+  if (q->n_bury) n_sel = mmr_phase(q, ws, np, n_sel, limit, F_BURIED, w_div); /* none buried: nothing to add */
   int len = n_sel;
   memcpy(ws->final, ws->order, (size_t)len * sizeof *ws->final);
   /* pins in order of position (insertion sort of at most RECO_REC_MAX_PINS) */

@@ -110,6 +110,11 @@ void srv_buf_jnum(srv_buf *b, double v) {
    * tenth of a recommend request's CPU). Elsewhere, and for exact zero, printf. */
   double a = fabs(v);
   char tmp[40];
+  if (a == 0) { /* "%.6g" of either zero, without printf */
+    if (signbit(v)) srv_buf_put(b, "-0", 2);
+    else srv_buf_put(b, "0", 1);
+    return;
+  }
   if (a >= 1e-4 && a < 1e9) {
     /* e = floor(log10(a)) by comparison (log10 was most of this function's time) */
     static const double bound[] = {1e-3, 1e-2, 1e-1, 1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8};
@@ -118,10 +123,10 @@ void srv_buf_jnum(srv_buf *b, double v) {
     int dec = 5 - e;
     if (dec < 0) dec = 0;
     static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
+    static const uint64_t u10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000,
+                                   10000000000ull};
     uint64_t q = (uint64_t)llround(a * p10[dec]);
-    uint64_t ip = q, fp = 0;
-    for (int d = 0; d < dec; d++) ip /= 10;
-    fp = q - ip * (uint64_t)p10[dec];
+    uint64_t ip = q / u10[dec], fp = q - ip * u10[dec];
     char *o = tmp;
     if (v < 0) *o++ = '-';
     char digits[24];
