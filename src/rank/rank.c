@@ -526,8 +526,13 @@ static int mmr_phase_groups(const reco_rec_request *q, reco_rec_ws *ws, int np, 
     uint64_t mk = mask[ws->p_item[s]];
     float inv = ws->p_inv[s];
     int32_t g = -1;
-    /* most lists hold a handful of category sets: look at the last few groups before hashing */
-    if (ng && ws->g_mask[ng - 1] == mk && ws->g_inv[ng - 1] == inv) g = ng - 1;
+    /* most lists hold a handful of category sets: look at the first few groups before hashing
+     * (every group is in the hash too) */
+    for (int32_t x = 0; x < ng && x < 8; x++)
+      if (ws->g_mask[x] == mk && ws->g_inv[x] == inv) {
+        g = x;
+        break;
+      }
     if (g < 0) {
       uint32_t bits;
       memcpy(&bits, &inv, sizeof bits);

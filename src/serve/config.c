@@ -29,6 +29,7 @@ void srv_config_defaults(srv_config *c) {
   c->conn_limit = 1024;
   c->conn_timeout_s = 30;
   c->max_body = 1u << 20;
+  c->max_header = 8192;
   c->protected_mode = true;
   snprintf(c->store_path, sizeof c->store_path, "./data/reco.db");
   c->store_queue = 65536;
@@ -101,6 +102,7 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
   INT_SETTING("MAX_CONNECTIONS", conn_limit, 1, 1000000)
   INT_SETTING("CONNECTION_TIMEOUT", conn_timeout_s, 1, 86400)
   INT_SETTING("MAX_BODY_BYTES", max_body, 64, 1L << 30)
+  INT_SETTING("MAX_HEADER_BYTES", max_header, 2048, 1L << 20)
   INT_SETTING("STORE_QUEUE", store_queue, 1, 1 << 24)
   INT_SETTING("CANDIDATE_POOL", cand_pool, 0, RECO_REC_POOL_DEFAULT)
   INT_SETTING("MIN_INTERACTIONS_FOR_CF", min_cf, 0, 1000000)
@@ -210,7 +212,7 @@ int srv_config_set(srv_config *c, const char *key, const char *v, char *msg, siz
 
 static const char *const k_keys[] = {"PORT", "HOST", "MODEL_PATH", "DEMO_DATA_PATH", "DEFAULT_ALGORITHM",
                                      "RECOMMENDATION_LIMIT", "SERVE_THREADS", "MAX_CONNECTIONS",
-                                     "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "API_KEYS", "PROTECTED_MODE",
+                                     "CONNECTION_TIMEOUT", "MAX_BODY_BYTES", "MAX_HEADER_BYTES", "API_KEYS", "PROTECTED_MODE",
                                      "STORE_PATH", "STORE_QUEUE", "EXPERIMENT_VARIANTS",
                                      "CANDIDATE_POOL",
                                      "LOG_FORMAT", "LOG_LEVEL", "LOG_ACCESS",

@@ -51,6 +51,7 @@ typedef struct srv_config {
   int conn_limit;          /* MAX_CONNECTIONS, default 1024 */
   int conn_timeout_s;      /* CONNECTION_TIMEOUT, seconds idle before a connection is closed, 30 */
   size_t max_body;         /* MAX_BODY_BYTES, default 1 MiB */
+  size_t max_header;       /* MAX_HEADER_BYTES: a connection's memory for request + response headers, 8 KiB */
   char api_keys[1024];     /* API_KEYS, comma-separated; empty = none */
   bool protected_mode;     /* PROTECTED_MODE, default yes: without API keys, loopback clients only */
   char store_path[1024];   /* STORE_PATH, the SQLite store of interactions, default ./data/reco.db */

@@ -242,8 +242,18 @@ static void log_access(const srv_conn *cc, const char *method, const char *url, 
   char line[1024], ts[48], client[INET6_ADDRSTRLEN] = "-";
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(cc->c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   const struct sockaddr *sa = ci ? ci->client_addr : NULL;
-  if (sa && sa->sa_family == AF_INET) inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, client, sizeof client);
-  else if (sa && sa->sa_family == AF_INET6)
+  if (sa && sa->sa_family == AF_INET) { /* dotted quad by hand: glibc's inet_ntop goes through sprintf */
+    uint32_t a = ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr);
+    size_t o = 0;
+    for (int k = 3; k >= 0; k--) {
+      unsigned v = (a >> (8 * k)) & 0xff;
+      if (v >= 100) client[o++] = (char)('0' + v / 100);
+      if (v >= 10) client[o++] = (char)('0' + v / 10 % 10);
+      client[o++] = (char)('0' + v % 10);
+      if (k) client[o++] = '.';
+    }
+    client[o] = '\0';
+  } else if (sa && sa->sa_family == AF_INET6)
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, client, sizeof client);
   /* the route's pattern keeps the field's values few; unmatched paths are logged as sent (cut) */
   const char *route = cc->route >= 0 ? srv_routes(&(int){0})[cc->route].pattern : url ? url : "-";
@@ -569,6 +579,10 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
                            MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                            MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->conn_limit,
                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->conn_timeout_s,
+                           /* MHD zeroes a connection's whole memory pool after every request:
+                            * the pool is the request's headers and the response's, so its size is
+                            * the header limit (MAX_HEADER_BYTES) and, per request, a memset */
+                           MHD_OPTION_CONNECTION_MEMORY_LIMIT, cfg->max_header,
                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
                            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                            MHD_OPTION_ARRAY, pool,
