@@ -102,6 +102,9 @@ static int bootstrap(const srv_config *cfg) {
      * so the request's context (device, location, time) has something to re-rank by */
     p.context = true;
     p.context_effect = 0.3;
+    /* ml-100k's catalogue size (1,682 items), the size issue 6 measures the service at; the
+     * 20,000 users keep the seed's example ids (user_12345) known */
+    p.n_items = 1682;
     reco_dataset *gen;
     if ((rc = reco__synth_generate(&p, NULL, &gen))) return cli_fail("serve: generating the demo", rc);
     if (mkdirs(cfg->data_dir)) {

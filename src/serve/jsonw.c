@@ -123,29 +123,21 @@ void srv_buf_jnum(srv_buf *b, double v) {
     int dec = 5 - e;
     if (dec < 0) dec = 0;
     static const double p10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10};
-    static const uint64_t u10[] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000, 1000000000,
-                                   10000000000ull};
-    uint64_t q = (uint64_t)llround(a * p10[dec]);
-    uint64_t ip = q / u10[dec], fp = q - ip * u10[dec];
+    /* q = a * 10^dec rounded half away from zero (as llround; q >= 10^5 here, so adding 0.5
+     * and truncating is exact), at most 10 digits */
+    uint64_t q = (uint64_t)(a * p10[dec] + 0.5);
+    char dg[24];
+    int nd = 0;
+    do dg[nd++] = (char)('0' + q % 10), q /= 10; while (q); /* least significant first */
+    while (nd <= dec) dg[nd++] = '0';                       /* at least one integer digit */
+    int lo = 0;                                             /* trailing zeros of the fraction */
+    while (lo < dec && dg[lo] == '0') lo++;
     char *o = tmp;
     if (v < 0) *o++ = '-';
-    char digits[24];
-    int nd = 0;
-    do digits[nd++] = (char)('0' + ip % 10), ip /= 10; while (ip);
-    while (nd) *o++ = digits[--nd];
-    /* fraction: dec digits with leading zeros, then trailing zeros dropped */
-    int last = -1;
-    char frac[16];
-    for (int d = dec - 1; d >= 0; d--) {
-      frac[d] = (char)('0' + fp % 10);
-      fp /= 10;
-    }
-    for (int d = 0; d < dec; d++)
-      if (frac[d] != '0') last = d;
-    if (last >= 0) {
+    for (int d = nd - 1; d >= dec; d--) *o++ = dg[d];
+    if (lo < dec) {
       *o++ = '.';
-      memcpy(o, frac, (size_t)last + 1);
-      o += last + 1;
+      for (int d = dec - 1; d >= lo; d--) *o++ = dg[d];
     }
     srv_buf_put(b, tmp, (size_t)(o - tmp));
     return;
