@@ -558,25 +558,53 @@ static int mmr_phase_groups(const reco_rec_request *q, reco_rec_ws *ws, int np, 
     g_of[s] = g;
     g_size[g]++;
   }
-  /* members of each group contiguous in ws->heap (a counting sort), then heapified */
-  int32_t o = 0;
-  for (int32_t g = 0; g < ng; g++) {
-    g_start[g] = o;
-    o += g_size[g];
-    g_size[g] = 0;
-  }
-  for (int s = 0; s < np; s++)
-    if (g_of[s] >= 0) ws->heap[g_start[g_of[s]] + g_size[g_of[s]]++] = s;
-  for (int32_t g = 0; g < ng; g++) {
-    ws->g_hash[ws->g_slot[g]] = -1; /* the table is clean again for the next phase */
-    for (int32_t at = g_size[g] / 2 - 1; at >= 0; at--) obj_heap_down(ws, ws->heap + g_start[g], g_size[g], at);
+  for (int32_t g = 0; g < ng; g++) ws->g_hash[ws->g_slot[g]] = -1; /* the table is clean again for the next phase */
+  /* A group gives at most L = limit - n_sel items to this list, so when every group's best L fit
+   * in ws->heap, each group keeps just those, in order (insertion into a short sorted run; most
+   * candidates are one comparison), and a group's head is the next of its run. Otherwise the
+   * members of each group go contiguous in ws->heap (a counting sort) and are heapified. */
+  int32_t L = limit - n_sel;
+  bool runs = L > 0 && (int64_t)ng * L <= ws->cap;
+  if (runs) {
+    for (int32_t g = 0; g < ng; g++) g_start[g] = 0, g_size[g] = 0; /* g_start: taken from the run */
+    for (int s = 0; s < np; s++) {
+      int32_t g = g_of[s];
+      if (g < 0) continue;
+      int32_t *a = ws->heap + (size_t)g * (size_t)L, c = g_size[g];
+      float v = ws->p_obj[s];
+      if (c == L) {
+        if (!mmr_better(ws, v, s, ws->p_obj[a[L - 1]], a[L - 1])) continue;
+        c--;
+      }
+      int32_t x = c;
+      for (; x > 0 && mmr_better(ws, v, s, ws->p_obj[a[x - 1]], a[x - 1]); x--) a[x] = a[x - 1];
+      a[x] = s;
+      g_size[g] = c + 1;
+    }
+  } else {
+    int32_t o = 0;
+    for (int32_t g = 0; g < ng; g++) {
+      g_start[g] = o;
+      o += g_size[g];
+      g_size[g] = 0;
+    }
+    for (int s = 0; s < np; s++)
+      if (g_of[s] >= 0) ws->heap[g_start[g_of[s]] + g_size[g_of[s]]++] = s;
+    for (int32_t g = 0; g < ng; g++)
+      for (int32_t at = g_size[g] / 2 - 1; at >= 0; at--) obj_heap_down(ws, ws->heap + g_start[g], g_size[g], at);
   }
   while (n_sel < limit) {
     int32_t bg = -1, bs = -1;
     float bv = 0;
     for (int32_t g = 0; g < ng; g++) {
-      if (!g_size[g]) continue;
-      int32_t s = ws->heap[g_start[g]];
+      int32_t s;
+      if (runs) {
+        if (g_start[g] >= g_size[g]) continue;
+        s = ws->heap[(size_t)g * (size_t)L + (size_t)g_start[g]];
+      } else {
+        if (!g_size[g]) continue;
+        s = ws->heap[g_start[g]];
+      }
       float v = ws->p_obj[s];
       if (n_sel > 0) v -= w_div * ws->g_max[g];
       if (bg < 0 || mmr_better(ws, v, s, bv, bs)) bg = g, bs = s, bv = v;
@@ -584,9 +612,13 @@ static int mmr_phase_groups(const reco_rec_request *q, reco_rec_ws *ws, int np, 
     if (bg < 0) break;
     ws->p_flag[bs] |= F_CHOSEN;
     ws->order[n_sel++] = bs;
-    int32_t *h = ws->heap + g_start[bg];
-    h[0] = h[--g_size[bg]];
-    if (g_size[bg] > 1) obj_heap_down(ws, h, g_size[bg], 0);
+    if (runs) {
+      g_start[bg]++;
+    } else {
+      int32_t *h = ws->heap + g_start[bg];
+      h[0] = h[--g_size[bg]];
+      if (g_size[bg] > 1) obj_heap_down(ws, h, g_size[bg], 0);
+    }
     uint64_t mb = mask[ws->p_item[bs]];
     float ib = ws->p_inv[bs];
     for (int32_t g = 0; g < ng; g++) {
