@@ -94,6 +94,20 @@ static int parse_string(parser *ps, const char **out, uint32_t *out_len) {
   for (;;) {
     const unsigned char *run = p;
     unsigned char hi = 0; /* any byte >= 0x80: only then is the run checked as UTF-8 */
+    /* eight bytes at a time while none is '"', '\\' or below 0x20 (the exact "has a byte
+     * equal to / less than" word tests), then byte by byte up to the one that stops the run */
+    uint64_t hiw = 0;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (end - p >= 8) {
+      uint64_t w, q, b;
+      memcpy(&w, p, sizeof w);
+      q = w ^ (ones * '"');
+      b = w ^ (ones * '\\');
+      if ((((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w)) & highs) break;
+      hiw |= w;
+      p += 8;
+    }
+    if (hiw & highs) hi = 0x80;
     while (p < end && *p != '"' && *p != '\\' && *p >= 0x20) hi |= *p++;
     if (p > run) {
       long bad = hi & 0x80 ? reco__utf8_invalid_at((const char *)run, (size_t)(p - run)) : -1;
