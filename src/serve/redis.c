@@ -36,10 +36,10 @@
  * (srv_redis_bump_catalog, called by h_catalog.c once the write is applied here), and is read
  * in the lookup's pipeline. It is a fresh random 64-bit token, not an INCR counter: a Redis
  * that lost its data would restart a counter at a value replicas already hold and they would
- * think themselves current; a token they never saw makes them all reload once. Each process also keeps g.cg_local, the
- * generation its own snapshot reflects. A lookup uses L2 (hit or fill) only while the two are
- * equal; otherwise this replica's snapshot is behind (or ahead of a stale read) and it answers
- * from its own computation without touching L2. So:
+ * think themselves current; a token they never saw makes them all reload once. Each process
+ * also keeps g.cg_local, the generation its own snapshot reflects. A lookup uses L2 (hit or
+ * fill) only while the two are equal; otherwise this replica's snapshot is behind (or ahead of
+ * a stale read) and it answers from its own computation without touching L2. So:
  *   - an entry stored under generation c is reached only by lookups that read c, i.e. before
  *     the next catalogue change anywhere (the stored prefix is "<global>:<catalogue>:<user>");
  *   - a replica whose snapshot predates a change never fills L2 with stale metadata.
@@ -90,7 +90,7 @@ static struct {
   atomic_uint_fast64_t errors;
   atomic_uint_fast64_t seq;    /* generation uniqueness within this process */
   atomic_int lost_bumps;       /* a user's bump could not be sent: INCR reco:gg when back */
-  atomic_int lost_cat_bumps;   /* a catalogue bump could not be sent: INCR reco:cg when back */
+  atomic_int lost_cat_bumps;   /* a catalogue bump could not be sent: a fresh reco:cg when back */
   atomic_uint_fast64_t cg_local; /* the catalogue generation this process's snapshot reflects (CG_*) */
   atomic_uint_fast64_t catalog_reloads; /* catch-up reloads after another replica's change */
   /* the catalogue watcher */
@@ -99,7 +99,8 @@ static struct {
   bool watching;
   pthread_mutex_t wmu;
   pthread_cond_t wcv;
-  bool wstop, wpoke;
+  bool wstop;
+  atomic_bool wpoke; /* set under wmu; read without it by watch_poke's fast check */
 } g;
 
 typedef struct tctx {
@@ -214,7 +215,7 @@ static void mark_up(void) {
 
 static void ctx_fail(tctx *t);
 
-/* A catalogue generation nobody used before: a hash of the wall clock in microseconds, the
+/* A catalogue generation nobody used before: a hash of the wall clock in nanoseconds, the
  * process id and a per-process counter (never CG_ABSENT or CG_UNKNOWN). */
 static uint64_t cg_token(void) {
   struct timespec now;
@@ -301,15 +302,16 @@ static void watch_once(void) {
   uint_fast64_t seen = atomic_load(&g.cg_local);
   if (c == CG_UNKNOWN || c == seen) return;
   g.on_catalog(); /* reads the store after c was read: reflects every change up to c */
+  atomic_fetch_add(&g.catalog_reloads, 1);
   /* a concurrent local bump moved cg_local: leave it, the next poll compares again */
-  if (atomic_compare_exchange_strong(&g.cg_local, &seen, c)) atomic_fetch_add(&g.catalog_reloads, 1);
+  atomic_compare_exchange_strong(&g.cg_local, &seen, c);
 }
 
 static void *watch_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&g.wmu);
   while (!g.wstop) {
-    if (!g.wpoke) {
+    if (!atomic_load(&g.wpoke)) {
       struct timespec until;
       clock_gettime(CLOCK_MONOTONIC, &until);
       until.tv_nsec += CATALOG_POLL_MS * 1000000L;
@@ -318,7 +320,7 @@ static void *watch_main(void *arg) {
       pthread_cond_timedwait(&g.wcv, &g.wmu, &until);
       if (g.wstop) break;
     }
-    g.wpoke = false;
+    atomic_store(&g.wpoke, false);
     pthread_mutex_unlock(&g.wmu);
     watch_once();
     pthread_mutex_lock(&g.wmu);
@@ -331,10 +333,10 @@ static void *watch_main(void *arg) {
 
 /* A lookup saw another catalogue generation than ours: wake the watcher now (once). */
 static void watch_poke(void) {
-  if (!g.watching) return;
+  if (!g.watching || atomic_load(&g.wpoke)) return; /* already woken: no lock on this path */
   pthread_mutex_lock(&g.wmu);
-  if (!g.wpoke) {
-    g.wpoke = true;
+  if (!atomic_load(&g.wpoke)) {
+    atomic_store(&g.wpoke, true);
     pthread_cond_signal(&g.wcv);
   }
   pthread_mutex_unlock(&g.wmu);
@@ -413,7 +415,6 @@ bool srv_redis_configured(void) { return g.configured; }
 int srv_redis_up(void) { return g.configured && atomic_load(&g.up); }
 uint64_t srv_redis_errors(void) { return atomic_load(&g.errors); }
 uint64_t srv_redis_catalog_reloads(void) { return atomic_load(&g.catalog_reloads); }
-
 
 static void key_text(char out[48], const uint64_t key[2]) {
   snprintf(out, 48, "reco:rc:%016llx%016llx", (unsigned long long)key[0], (unsigned long long)key[1]);
