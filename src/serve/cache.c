@@ -1,7 +1,7 @@
 /*
- * cache.c - the L1 result cache of /recommend: in process, sharded, bounded by bytes and by
- * entries, with a TTL; and the two-level lookup (L1, then redis.c's L2) that h_recommend.c
- * calls. Keys and the meaning of a hit are described in cache.h.
+ * cache.c - the L1 result cache of /recommend and /similar: in process, sharded, bounded by
+ * bytes and by entries, with a TTL; and the two-level lookup (L1, then redis.c's L2) that
+ * h_recommend.c and h_similar.c call. Keys and the meaning of a hit are described in cache.h.
  *
  * Layout: SHARDS independent shards chosen by the key's high bits, each a mutex, a fixed-size
  * chained hash table (sized once at start-up: no rehash, so the table itself is bounded) and an
@@ -74,6 +74,9 @@ static struct {
   atomic_size_t bytes, entries;
   atomic_uint_fast64_t invalid_users, invalid_all;
   atomic_int_fast64_t clock_offset_ms;
+  /* what the catalogue watcher (redis.c) reloads: the configuration's registry and default */
+  char model_path[sizeof ((srv_config *)0)->model_path];
+  char default_algo[sizeof ((srv_config *)0)->default_algo];
 } g;
 
 static int64_t now_ms(void) {
@@ -153,6 +156,18 @@ int srv_cache__init_l1(long max_entries, long max_bytes, int ttl_s) {
   return 0;
 }
 
+/* The catalogue watcher's callback (redis.c, its own thread): another replica changed the
+ * catalogue in the shared store; a new snapshot applies its item documents and deletions (the
+ * SIGHUP path, which also flushes L1). */
+static void catalog_moved(void) {
+  char msg[1024];
+  double t0 = reco__now();
+  if (srv_snapshot_reload(g.model_path, g.default_algo, msg, sizeof msg))
+    reco__log(RECO_LOG_WARN, "catalogue: another replica's change is not served yet: reload failed: %s", msg);
+  else
+    reco__log(RECO_LOG_INFO, "catalogue: another replica changed it; reloaded in %.3f s", reco__now() - t0);
+}
+
 int srv_cache_init(const srv_config *cfg, char *msg, size_t msg_len) {
   if (!cfg->cache_enabled) {
     srv_cache_shutdown();
@@ -165,7 +180,9 @@ int srv_cache_init(const srv_config *cfg, char *msg, size_t msg_len) {
     return rc;
   }
   if (cfg->redis_url[0]) {
-    if ((rc = srv_redis_init(cfg->redis_url, cfg->redis_timeout_ms, cfg->cache_ttl_s, msg, msg_len))) {
+    snprintf(g.model_path, sizeof g.model_path, "%s", cfg->model_path);
+    snprintf(g.default_algo, sizeof g.default_algo, "%s", cfg->default_algo);
+    if ((rc = srv_redis_init(cfg->redis_url, cfg->redis_timeout_ms, cfg->cache_ttl_s, catalog_moved, msg, msg_len))) {
       srv_cache_shutdown();
       return rc;
     }
@@ -244,6 +261,7 @@ bool srv_cache_key_recommend(srv_cache_key *k, const srv_snapshot *s, const fj_d
   if (!g.on) return false;
   memset(k, 0, sizeof *k);
   k->user = XXH3_64bits(user, user_len);
+  k->per_user = true;
   /* the request part, common to both levels: effective limit and algorithm, then the whole
    * body canonically (a field added to the API later is part of the key without a change) */
   XXH128_hash_t body;
@@ -271,6 +289,29 @@ bool srv_cache_key_recommend(srv_cache_key *k, const srv_snapshot *s, const fj_d
   uint32_t gen = atomic_load_explicit(&g.user_gen[k->user & (USER_GENS - 1)], memory_order_acquire);
   XXH3_128bits_update(&l1, &s->loaded_at_ms, sizeof s->loaded_at_ms);
   XXH3_128bits_update(&l1, &gen, sizeof gen);
+  key_of(&l1, k->l1);
+  return true;
+}
+
+bool srv_cache_key_similar(srv_cache_key *k, const srv_snapshot *s, const srv_model *sm, int32_t ci, long limit) {
+  if (!g.on || ci < 0 || ci >= s->n_items) return false;
+  memset(k, 0, sizeof *k);
+  /* the answer is a function of the item, the limit and the model that answers (its name and
+   * version: the requested name is only a way to pick it), and of the catalogue (availability,
+   * metadata: the snapshot for L1, the catalogue generation for L2). No user. */
+  XXH3_state_t st;
+  XXH3_128bits_reset(&st);
+  XXH3_128bits_update(&st, "similar", sizeof "similar"); /* never equal to a /recommend key */
+  int64_t lim = limit;
+  XXH3_128bits_update(&st, &lim, sizeof lim);
+  const char *id = s->items[ci].id_json;
+  XXH3_128bits_update(&st, id, strlen(id) + 1);
+  XXH3_128bits_update(&st, sm->algo, strlen(sm->algo) + 1);
+  XXH3_128bits_update(&st, &sm->version, sizeof sm->version);
+  XXH3_128bits_update(&st, &s->n_items, sizeof s->n_items);
+  XXH3_state_t l1 = st;
+  key_of(&st, k->l2);
+  XXH3_128bits_update(&l1, &s->loaded_at_ms, sizeof s->loaded_at_ms);
   key_of(&l1, k->l1);
   return true;
 }
@@ -356,7 +397,7 @@ bool srv_cache_get(srv_cache_key *k, srv_buf *out) {
   if (!g.l2) return false;
   size_t start = out->len;
   bool up = false;
-  bool hit = srv_redis_get(k->l2, k->user, out, k->l2_gen, &up);
+  bool hit = srv_redis_get(k->l2, k->user, k->per_user, out, k->l2_gen, &up);
   k->l2_looked = up;
   if (!up) return false;
   atomic_fetch_add_explicit(hit ? &g.l2s.hits : &g.l2s.misses, 1, memory_order_relaxed);
@@ -410,6 +451,12 @@ void srv_cache_invalidate_all(void) {
   atomic_fetch_add_explicit(&g.invalid_all, 1, memory_order_relaxed);
 }
 
+void srv_cache_catalog_changed(void) {
+  if (!g.on) return;
+  srv_cache_invalidate_all();
+  if (g.l2) srv_redis_bump_catalog();
+}
+
 void srv_cache_counts(uint64_t *hits, uint64_t *lookups) {
   uint64_t h1 = atomic_load(&g.l1.hits), m1 = atomic_load(&g.l1.misses), h2 = atomic_load(&g.l2s.hits);
   *hits = h1 + h2;
@@ -455,8 +502,11 @@ void srv_cache_metrics_render(srv_buf *b) {
                  "# HELP reco_cache_redis_up 1 while the L2 Redis answers; 0 when down or not configured.\n"
                  "# TYPE reco_cache_redis_up gauge\nreco_cache_redis_up %d\n"
                  "# HELP reco_cache_redis_errors_total Redis commands that failed or timed out.\n"
-                 "# TYPE reco_cache_redis_errors_total counter\nreco_cache_redis_errors_total %llu\n",
+                 "# TYPE reco_cache_redis_errors_total counter\nreco_cache_redis_errors_total %llu\n"
+                 "# HELP reco_cache_catalog_reloads_total Snapshot reloads after another replica changed the catalogue.\n"
+                 "# TYPE reco_cache_catalog_reloads_total counter\nreco_cache_catalog_reloads_total %llu\n",
                  (size_t)atomic_load(&g.bytes), (size_t)atomic_load(&g.entries), g.on ? 1 : 0,
                  (unsigned long long)atomic_load(&g.invalid_users), (unsigned long long)atomic_load(&g.invalid_all),
-                 g.l2 ? srv_redis_up() : 0, (unsigned long long)(g.l2 ? srv_redis_errors() : 0));
+                 g.l2 ? srv_redis_up() : 0, (unsigned long long)(g.l2 ? srv_redis_errors() : 0),
+                 (unsigned long long)(g.l2 ? srv_redis_catalog_reloads() : 0));
 }

@@ -234,7 +234,11 @@ static int answer_item(srv_resp *rs, const char *id, const char *extra) {
 /* After a write of items the catalogue knows: their metadata is served from a new snapshot. */
 static const char *republish(const srv_req *rq, size_t n_known, char *msg, size_t msg_len) {
   if (!n_known) return ",\"republished\":false";
-  if (srv_snapshot_reload(rq->cfg->model_path, rq->cfg->default_algo, msg, msg_len)) {
+  int rc = srv_snapshot_reload(rq->cfg->model_path, rq->cfg->default_algo, msg, msg_len);
+  /* [cache hook] after the new snapshot (or, if it failed, the availability bits) is served
+   * here: every replica's cached lists from before are unreachable, and they reload (cache.h) */
+  srv_cache_catalog_changed();
+  if (rc) {
     reco__log(RECO_LOG_WARN, "catalogue: the stored metadata is not served yet: reload failed: %s", msg);
     return ",\"republished\":false";
   }
@@ -289,6 +293,7 @@ int srv_h_item_delete(srv_req *rq, srv_resp *rs) {
   if (!known) return srv_error(rs, 404, "not_found", "itemId", "item '%s' is unknown", id);
   int rc = srv_catalog_set_available(id, false);
   if (rc) return store_failed(rs, rc);
+  srv_cache_catalog_changed(); /* [cache hook] the other replicas' cached lists too (cache.h) */
   return answer_item(rs, id, NULL);
 }
 

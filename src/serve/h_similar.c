@@ -3,7 +3,8 @@
  * (content: TF-IDF cosine of the item text; itemknn: co-interaction cosine; factor models:
  * cosine of item factors). {"itemId", "limit" 1..100, "algorithm"} in; the seed's
  * {"itemId", "similarItems": [{"itemId", "similarity", "reason"}], "latencyMs"} out, plus the
- * metadata of each item and the model that answered.
+ * metadata of each item, the model that answered and "cacheHit" (true only when the body came
+ * from the result cache: cache.h says what is cached and what invalidates it).
  */
 #include <math.h>
 #include <string.h>
@@ -60,6 +61,14 @@ int srv_h_similar(srv_req *rq, srv_resp *rs) {
     st = srv_error(rs, 404, "not_found", "itemId", "item '%s' is unknown%s", json_string_value(it), ci >= 0 ? " to this model" : "");
     goto out;
   }
+  /* ---- [cache hook 1/2: lookup] (cache.c; a hit is the whole answer) ---- */
+  srv_buf *b = &rs->body;
+  srv_cache_key ck;
+  bool cacheable = srv_cache_key_similar(&ck, s, sm, ci, limit);
+  if (cacheable && srv_cache_get(&ck, b)) {
+    srv_cache_finish(b, rq->t0, true);
+    goto out;
+  }
   /* a few spare candidates for the items deleted through the API (skipped below) */
   int32_t ids[SRV_MAX_LIMIT + 17];
   float sims[SRV_MAX_LIMIT + 17];
@@ -68,7 +77,6 @@ int srv_h_similar(srv_req *rq, srv_resp *rs) {
     st = srv_error(rs, 500, "internal", NULL, "similar failed: %s", reco_last_error());
     goto out;
   }
-  srv_buf *b = &rs->body;
   srv_buf_puts(b, "{\"status\":\"success\",\"result\":{\"itemId\":");
   srv_buf_puts(b, s->items[ci].id_json);
   srv_buf_puts(b, ",\"similarItems\":[");
@@ -92,9 +100,9 @@ int srv_h_similar(srv_req *rq, srv_resp *rs) {
   }
   srv_buf_puts(b, "],\"algorithm\":");
   srv_buf_jstr(b, sm->algo);
-  srv_buf_puts(b, ",\"latencyMs\":");
-  srv_buf_jnum(b, srv_ms_since(rq->t0));
-  srv_buf_puts(b, "}}");
+  /* ---- [cache hook 2/2: store] everything before latencyMs; srv_cache_finish writes the rest ---- */
+  if (cacheable && !b->oom) srv_cache_put(&ck, b->p, b->len);
+  srv_cache_finish(b, rq->t0, false);
 out:
   srv_snapshot_release(s);
   json_decref(j);

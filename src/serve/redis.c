@@ -28,7 +28,31 @@
  * bump its user's generation, and Redis (if it kept its data) still holds that user's older
  * entries. So a lost bump sets a flag, and the connection that ends the outage INCRs a global
  * generation reco:gg (read in the same pipeline; it never expires, so INCR is safe there): every
- * earlier entry becomes unreachable. The stored prefix is therefore "<global>:<user>".
+ * earlier entry becomes unreachable.
+ *
+ * Catalogue changes across replicas: a cached list carries item metadata (title, category) and
+ * leaves out deleted items, so it is only as fresh as the catalogue it was computed from. The
+ * catalogue generation reco:cg moves after every catalogue write that changed what is served
+ * (srv_redis_bump_catalog, called by h_catalog.c once the write is applied here), and is read
+ * in the lookup's pipeline. It is a fresh random 64-bit token, not an INCR counter: a Redis
+ * that lost its data would restart a counter at a value replicas already hold and they would
+ * think themselves current; a token they never saw makes them all reload once. Each process
+ * also keeps g.cg_local, the generation its own snapshot reflects. A lookup uses L2 (hit or
+ * fill) only while the two are equal; otherwise this replica's snapshot is behind (or ahead of
+ * a stale read) and it answers from its own computation without touching L2. So:
+ *   - an entry stored under generation c is reached only by lookups that read c, i.e. before
+ *     the next catalogue change anywhere (the stored prefix is "<global>:<catalogue>:<user>");
+ *   - a replica whose snapshot predates a change never fills L2 with stale metadata.
+ * Catching up: a watcher thread polls GET reco:cg every CATALOG_POLL_MS (and at once when a
+ * lookup saw a newer value). On a change it reads the generation c, then calls the callback
+ * given to srv_redis_init (cache.c: a snapshot reload, which applies the shared store's item
+ * documents and deletions and flushes L1), then sets cg_local = c: the store was read after
+ * the write that made c, so the snapshot holds every change up to c. A replica's own write
+ * swaps its token in with GETSET and adopts it as cg_local only when the token it replaced is
+ * cg_local (nobody else changed the catalogue in between); otherwise the watcher reloads. The
+ * poll is one GET on the watcher's own connection: request threads never wait for it, and with
+ * Redis down it skips like everyone else (a bump lost then is replayed with a fresh token when
+ * Redis is back, so every replica reloads).
  */
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -38,12 +62,16 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/base.h"
 #include "serve.h"
 
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 10000
+#define CATALOG_POLL_MS 250
+#define CG_ABSENT 0  /* reco:cg not set (never bumped, or Redis lost it) */
+#define CG_UNKNOWN 1 /* not read yet (Redis down at start): the first read reloads */
 
 static struct {
   bool configured;
@@ -62,6 +90,17 @@ static struct {
   atomic_uint_fast64_t errors;
   atomic_uint_fast64_t seq;    /* generation uniqueness within this process */
   atomic_int lost_bumps;       /* a user's bump could not be sent: INCR reco:gg when back */
+  atomic_int lost_cat_bumps;   /* a catalogue bump could not be sent: a fresh reco:cg when back */
+  atomic_uint_fast64_t cg_local; /* the catalogue generation this process's snapshot reflects (CG_*) */
+  atomic_uint_fast64_t catalog_reloads; /* catch-up reloads after another replica's change */
+  /* the catalogue watcher */
+  void (*on_catalog)(void);
+  pthread_t watcher;
+  bool watching;
+  pthread_mutex_t wmu;
+  pthread_cond_t wcv;
+  bool wstop;
+  atomic_bool wpoke; /* set under wmu; read without it by watch_poke's fast check */
 } g;
 
 typedef struct tctx {
@@ -176,6 +215,16 @@ static void mark_up(void) {
 
 static void ctx_fail(tctx *t);
 
+/* A catalogue generation nobody used before: a hash of the wall clock in nanoseconds, the
+ * process id and a per-process counter (never CG_ABSENT or CG_UNKNOWN). */
+static uint64_t cg_token(void) {
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  uint64_t v[3] = {(uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec, (uint64_t)getpid(), atomic_fetch_add(&g.seq, 1)};
+  uint64_t h = reco__hash_bytes(v, sizeof v, 0x63617467u);
+  return h > CG_UNKNOWN ? h : h + 2;
+}
+
 /* This thread's usable context, or NULL while Redis is down (no waiting). */
 static tctx *ctx_get(void) {
   if (!g.configured) return NULL;
@@ -203,10 +252,13 @@ static tctx *ctx_get(void) {
     mark_down(why);
     return NULL;
   }
-  if (atomic_exchange(&g.lost_bumps, 0)) {
-    redisReply *r = redisCommand(t->c, "INCR reco:gg");
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-      atomic_store(&g.lost_bumps, 1);
+  for (int i = 0; i < 2; i++) { /* the bumps lost in the outage (top of file) */
+    atomic_int *flag = i ? &g.lost_cat_bumps : &g.lost_bumps;
+    if (!atomic_exchange(flag, 0)) continue;
+    redisReply *r = i ? redisCommand(t->c, "SET reco:cg %llx", (unsigned long long)cg_token())
+                      : redisCommand(t->c, "INCR reco:gg");
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      atomic_store(flag, 1);
       if (r) freeReplyObject(r);
       ctx_fail(t);
       return NULL;
@@ -224,8 +276,75 @@ static void ctx_fail(tctx *t) {
   t->c = NULL;
 }
 
-int srv_redis_init(const char *url, int timeout_ms, int ttl_s, char *msg, size_t msg_len) {
+/* A catalogue generation reply: its token, CG_ABSENT when not set, CG_UNKNOWN when garbled
+ * (someone else's value: never equal to cg_local once read, so L2 stays unused). */
+static uint64_t cg_of(const redisReply *r) {
+  if (r->type != REDIS_REPLY_STRING) return r->type == REDIS_REPLY_NIL ? CG_ABSENT : CG_UNKNOWN;
+  char buf[24], *end;
+  if (!r->len || r->len >= sizeof buf) return CG_UNKNOWN;
+  memcpy(buf, r->str, r->len);
+  buf[r->len] = '\0';
+  unsigned long long v = strtoull(buf, &end, 16);
+  return *end || v <= CG_UNKNOWN ? CG_UNKNOWN : v;
+}
+
+/* One poll of the watcher: when reco:cg moved away from cg_local, catch up (top of file). */
+static void watch_once(void) {
+  tctx *t = ctx_get();
+  if (!t) return;
+  redisReply *r = redisCommand(t->c, "GET reco:cg");
+  if (!r) {
+    ctx_fail(t);
+    return;
+  }
+  uint64_t c = cg_of(r);
+  freeReplyObject(r);
+  uint_fast64_t seen = atomic_load(&g.cg_local);
+  if (c == CG_UNKNOWN || c == seen) return;
+  g.on_catalog(); /* reads the store after c was read: reflects every change up to c */
+  atomic_fetch_add(&g.catalog_reloads, 1);
+  /* a concurrent local bump moved cg_local: leave it, the next poll compares again */
+  atomic_compare_exchange_strong(&g.cg_local, &seen, c);
+}
+
+static void *watch_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&g.wmu);
+  while (!g.wstop) {
+    if (!atomic_load(&g.wpoke)) {
+      struct timespec until;
+      clock_gettime(CLOCK_MONOTONIC, &until);
+      until.tv_nsec += CATALOG_POLL_MS * 1000000L;
+      until.tv_sec += until.tv_nsec / 1000000000L;
+      until.tv_nsec %= 1000000000L;
+      pthread_cond_timedwait(&g.wcv, &g.wmu, &until);
+      if (g.wstop) break;
+    }
+    atomic_store(&g.wpoke, false);
+    pthread_mutex_unlock(&g.wmu);
+    watch_once();
+    pthread_mutex_lock(&g.wmu);
+  }
+  pthread_mutex_unlock(&g.wmu);
+  tctx_free(pthread_getspecific(g.tls)); /* before the key is deleted by srv_redis_shutdown */
+  pthread_setspecific(g.tls, NULL);
+  return NULL;
+}
+
+/* A lookup saw another catalogue generation than ours: wake the watcher now (once). */
+static void watch_poke(void) {
+  if (!g.watching || atomic_load(&g.wpoke)) return; /* already woken: no lock on this path */
+  pthread_mutex_lock(&g.wmu);
+  if (!atomic_load(&g.wpoke)) {
+    atomic_store(&g.wpoke, true);
+    pthread_cond_signal(&g.wcv);
+  }
+  pthread_mutex_unlock(&g.wmu);
+}
+
+int srv_redis_init(const char *url, int timeout_ms, int ttl_s, void (*on_catalog)(void), char *msg, size_t msg_len) {
   memset(&g, 0, sizeof g);
+  atomic_store(&g.cg_local, CG_UNKNOWN);
   if (parse_url(url, msg, msg_len)) return RECO_EINVAL;
   g.timeout.tv_sec = timeout_ms / 1000;
   g.timeout.tv_usec = (timeout_ms % 1000) * 1000;
@@ -241,16 +360,50 @@ int srv_redis_init(const char *url, int timeout_ms, int ttl_s, char *msg, size_t
   char why[256];
   redisContext *c = dial(why, sizeof why);
   if (c) {
+    /* the generation the snapshot loaded before this call reflects (unknown while Redis is
+     * down: then the watcher reloads once when it comes back) */
+    redisReply *r = redisCommand(c, "GET reco:cg");
+    if (r) {
+      atomic_store(&g.cg_local, cg_of(r));
+      freeReplyObject(r);
+    }
     redisFree(c);
     reco__log(RECO_LOG_INFO, "redis %s:%d: L2 cache on (TTL %d s)", g.host, g.port, ttl_s);
   } else {
     mark_down(why);
+  }
+  if (on_catalog) {
+    g.on_catalog = on_catalog;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g.wcv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&g.wmu, NULL);
+    if (pthread_create(&g.watcher, NULL, watch_main, NULL)) {
+      pthread_cond_destroy(&g.wcv);
+      pthread_mutex_destroy(&g.wmu);
+      /* L2 still works; only another replica's catalogue changes are not followed */
+      reco__log(RECO_LOG_WARN, "redis: the catalogue watcher could not start: other replicas' catalogue changes are not followed");
+    } else {
+      g.watching = true;
+    }
   }
   return 0;
 }
 
 void srv_redis_shutdown(void) {
   if (!g.configured) return;
+  if (g.watching) {
+    pthread_mutex_lock(&g.wmu);
+    g.wstop = true;
+    pthread_cond_signal(&g.wcv);
+    pthread_mutex_unlock(&g.wmu);
+    pthread_join(g.watcher, NULL);
+    pthread_cond_destroy(&g.wcv);
+    pthread_mutex_destroy(&g.wmu);
+    g.watching = false;
+  }
   tctx_free(pthread_getspecific(g.tls)); /* the calling thread's; server threads freed theirs */
   pthread_setspecific(g.tls, NULL);
   pthread_key_delete(g.tls);
@@ -261,6 +414,7 @@ void srv_redis_shutdown(void) {
 bool srv_redis_configured(void) { return g.configured; }
 int srv_redis_up(void) { return g.configured && atomic_load(&g.up); }
 uint64_t srv_redis_errors(void) { return atomic_load(&g.errors); }
+uint64_t srv_redis_catalog_reloads(void) { return atomic_load(&g.catalog_reloads); }
 
 static void key_text(char out[48], const uint64_t key[2]) {
   snprintf(out, 48, "reco:rc:%016llx%016llx", (unsigned long long)key[0], (unsigned long long)key[1]);
@@ -273,41 +427,52 @@ static void gen_text(const redisReply *r, char *out, size_t cap) {
   else snprintf(out, cap, "0");
 }
 
-bool srv_redis_get(const uint64_t key[2], uint64_t user, srv_buf *out, char gen[48], bool *up) {
+bool srv_redis_get(const uint64_t key[2], uint64_t user, bool has_user, srv_buf *out, char gen[SRV_GEN_MAX], bool *up) {
   *up = false;
-  snprintf(gen, 48, "0:0");
+  snprintf(gen, SRV_GEN_MAX, "0:0:-");
   tctx *t = ctx_get();
   if (!t) return false;
   char k[48], u[32];
   key_text(k, key);
   user_text(u, user);
-  redisReply *rg = NULL, *ru = NULL, *rv = NULL;
+  /* one round trip: the global, catalogue and (for per-user lists) user generations, the entry */
+  redisReply *rep[4] = {NULL, NULL, NULL, NULL};
+  int n = 0;
   redisAppendCommand(t->c, "GET reco:gg");
-  redisAppendCommand(t->c, "GET %s", u);
+  redisAppendCommand(t->c, "GET reco:cg");
+  if (has_user) redisAppendCommand(t->c, "GET %s", u);
   redisAppendCommand(t->c, "GET %s", k);
-  if (redisGetReply(t->c, (void **)&rg) != REDIS_OK || redisGetReply(t->c, (void **)&ru) != REDIS_OK ||
-      redisGetReply(t->c, (void **)&rv) != REDIS_OK) {
-    if (rg) freeReplyObject(rg);
-    if (ru) freeReplyObject(ru);
+  int want = has_user ? 4 : 3;
+  for (; n < want; n++)
+    if (redisGetReply(t->c, (void **)&rep[n]) != REDIS_OK) break;
+  if (n < want) {
+    for (int i = 0; i < n; i++) freeReplyObject(rep[i]);
     ctx_fail(t);
     return false;
   }
-  *up = true;
-  char gg[24], ug[24];
-  gen_text(rg, gg, sizeof gg);
-  gen_text(ru, ug, sizeof ug);
-  snprintf(gen, 48, "%s:%s", gg, ug);
-  freeReplyObject(rg);
+  redisReply *rv = rep[want - 1];
+  uint64_t cg = cg_of(rep[1]);
   bool hit = false;
-  if (rv->type == REDIS_REPLY_STRING) {
-    size_t gl = strlen(gen);
-    if (rv->len > gl && !memcmp(rv->str, gen, gl) && rv->str[gl] == '\n') {
-      srv_buf_put(out, rv->str + gl + 1, rv->len - gl - 1);
-      hit = !out->oom;
+  if (cg == CG_UNKNOWN || cg != atomic_load(&g.cg_local)) {
+    /* our snapshot is not the catalogue this generation describes: no L2 hit and no fill
+     * until the watcher has caught up (top of file) */
+    watch_poke();
+  } else {
+    *up = true;
+    char gg[24], ug[24];
+    gen_text(rep[0], gg, sizeof gg);
+    if (has_user) gen_text(rep[2], ug, sizeof ug);
+    else snprintf(ug, sizeof ug, "-");
+    snprintf(gen, SRV_GEN_MAX, "%s:%llx:%s", gg, (unsigned long long)cg, ug);
+    if (rv->type == REDIS_REPLY_STRING) {
+      size_t gl = strlen(gen);
+      if (rv->len > gl && !memcmp(rv->str, gen, gl) && rv->str[gl] == '\n') {
+        srv_buf_put(out, rv->str + gl + 1, rv->len - gl - 1);
+        hit = !out->oom;
+      }
     }
   }
-  freeReplyObject(ru);
-  freeReplyObject(rv);
+  for (int i = 0; i < n; i++) freeReplyObject(rep[i]);
   return hit;
 }
 
@@ -352,5 +517,26 @@ void srv_redis_bump_user(uint64_t user) {
     ctx_fail(t);
     return;
   }
+  freeReplyObject(r);
+}
+
+void srv_redis_bump_catalog(void) {
+  uint_fast64_t before = atomic_load(&g.cg_local);
+  tctx *t = ctx_get();
+  if (!t) {
+    atomic_store(&g.lost_cat_bumps, 1);
+    return;
+  }
+  uint64_t tok = cg_token();
+  redisReply *r = redisCommand(t->c, "GETSET reco:cg %llx", (unsigned long long)tok);
+  if (!r || r->type == REDIS_REPLY_ERROR) {
+    atomic_store(&g.lost_cat_bumps, 1);
+    if (r) freeReplyObject(r);
+    else ctx_fail(t);
+    return;
+  }
+  /* ours is the only change since the generation our snapshot reflects: it reflects this one
+   * too (the write was applied here before the bump). Otherwise the watcher reloads. */
+  if (before != CG_UNKNOWN && cg_of(r) == before) atomic_compare_exchange_strong(&g.cg_local, &before, tok);
   freeReplyObject(r);
 }

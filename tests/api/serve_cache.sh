@@ -3,11 +3,19 @@
 #   L1: the same request twice is cacheHit false then true with the same list; another limit
 #       is another entry; the user's interaction makes it false again (another user's does
 #       not); /stats cacheHitRate and /metrics move; CACHE_ENABLED=no never hits.
+#       /similar: miss then hit (same list), another limit or model misses, a seed algorithm
+#       name hits the engine model's entry; an item upsert makes the next one a miss with the
+#       new title, a delete a miss without the item.
 #   L2: a real redis-server on a free port (skipped when not installed): a restarted service
 #       (empty L1) hits from Redis; an interaction invalidates there too; Redis killed mid-test
 #       -> requests stay 200, the redis_up gauge drops to 0, one log line for the outage; Redis
 #       back -> the gauge returns to 1; Redis frozen (SIGSTOP) -> commands time out, requests
 #       stay 200, and an interaction acknowledged meanwhile invalidates L2 once Redis is back.
+#       Two servers on one Redis and one store: a /similar filled by one is a hit on the other;
+#       a catalogue write on one makes the other's L2 entries from before unreachable (a miss
+#       with the new metadata, never the old entry) and the other reloads its snapshot (new
+#       title, deleted item gone) within seconds; Redis down during a catalogue write: the
+#       writer answers at once, and the other replica catches up when Redis is back.
 #   Rate limit: RATE_LIMIT_MAX=3 with RATE_LIMIT_LOOPBACK=yes -> the 4th request is a 429 with
 #       Retry-After and a JSON error; other routes have their own bucket; /healthz is never
 #       limited; without RATE_LIMIT_LOOPBACK, loopback clients are not limited.
@@ -19,8 +27,10 @@ set -u
   --quiet >/dev/null || fail "data gen"
 
 RPID=
+APID= # the first of two servers (the second is $SPID)
 stop_redis() { if [ -n "$RPID" ]; then kill "$RPID" 2>/dev/null; wait "$RPID" 2>/dev/null; RPID=; fi; }
-trap 'stop_redis; cleanup' EXIT
+stop_a() { if [ -n "$APID" ]; then kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; APID=; fi; }
+trap 'stop_a; stop_redis; cleanup' EXIT
 
 # start [VAR=value...]: the server with extra environment, on a free port
 start() { start_server "$@"; } # ENV=VALUE...; common.bash
@@ -75,6 +85,44 @@ m1=$(metric 'reco_cache_misses_total\{level="l1"\}')
 [ "$(metric reco_cache_bytes\{level=\"l1\"\})" -gt 1000 ] || fail "no bytes"
 [ "$(metric reco_cache_redis_up)" = 0 ] || fail "redis up without REDIS_URL"
 ok "stats cacheHitRate $rate, metrics hits $h1 misses $m1"
+
+# /similar: the same cache and rules
+SREQ='{"itemId":"item_42","limit":5}'
+sa=$(post /api/v1/similar "$SREQ")
+[ "$(hit "$sa")" = false ] || fail "similar: first request was a hit: ${sa:0:300}"
+sb=$(post /api/v1/similar "$SREQ")
+[ "$(hit "$sb")" = true ] || fail "similar: second identical request not a hit: ${sb:0:300}"
+[ "$(stable "$sa")" = "$(stable "$sb")" ] || fail "similar: the cached answer differs: ${sa:0:200} / ${sb:0:200}"
+grep -qE '"latencyMs":[0-9.e+-]+' <<<"$sb" || fail "similar: no latencyMs on a hit"
+x=$(post /api/v1/similar '{"limit":5,"algorithm":"content_based","itemId":"item_42"}')
+[ "$(hit "$x")" = true ] || fail "similar: the default model named explicitly (another key order) missed"
+x=$(post /api/v1/similar '{"itemId":"item_42","limit":4}')
+[ "$(hit "$x")" = false ] || fail "similar: another limit hit"
+x=$(post /api/v1/similar '{"itemId":"item_42","limit":5,"algorithm":"collaborative_filtering"}')
+[ "$(hit "$x")" = false ] || fail "similar: another model hit: ${x:0:300}"
+grep -q '"status":"success"' <<<"$x" || fail "similar with collaborative_filtering: ${x:0:300}"
+sims=($(grep -oE '"itemId":"[^"]*"' <<<"$sa" | cut -d'"' -f4)) # [0] is item_42 itself
+[ "${#sims[@]}" -ge 4 ] || fail "similar: too few items: ${sa:0:300}"
+ok "similar: miss, hit (same list), default model named hits, another limit or model misses"
+
+TITLE="Retitled by the cache test $RANDOM"
+r=$(curl -s -X PUT -H 'Content-Type: application/json' --data "{\"title\":\"$TITLE\"}" "$BASE/api/v1/items/${sims[1]}")
+grep -q '"republished":true' <<<"$r" || fail "PUT item ${sims[1]}: $r"
+x=$(post /api/v1/similar "$SREQ")
+[ "$(hit "$x")" = false ] || fail "similar: a hit after the item's metadata changed: ${x:0:300}"
+grep -q "\"title\":\"$TITLE\"" <<<"$x" || fail "similar: the new title is not served: ${x:0:400}"
+x=$(post /api/v1/similar "$SREQ")
+[ "$(hit "$x")" = true ] && grep -q "\"title\":\"$TITLE\"" <<<"$x" || fail "similar: no hit (with the new title) after the refill"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$BASE/api/v1/items/${sims[2]}")
+[ "$code" = 200 ] || fail "DELETE item ${sims[2]}: $code"
+x=$(post /api/v1/similar "$SREQ")
+[ "$(hit "$x")" = false ] || fail "similar: a hit after an item of the list was deleted"
+grep -q "\"itemId\":\"${sims[2]}\"" <<<"$x" && fail "similar: the deleted item ${sims[2]} is still listed"
+# the item back (a PUT with "available": true), so later parts see the catalogue as generated
+curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' --data '{"available":true}' "$BASE/api/v1/items/${sims[2]}"
+x=$(post /api/v1/similar "$SREQ")
+[ "$(hit "$x")" = false ] && grep -q "\"itemId\":\"${sims[2]}\"" <<<"$x" || fail "similar: the restored item is not listed afresh"
+ok "similar: an item upsert is a miss with the new title, a delete a miss without the item"
 stop
 
 # bytes bound: an L1 this small keeps nothing of a ~3 KB list per shard... yet still answers
@@ -243,3 +291,82 @@ x=$(post /api/v1/recommend "$REQ9")
 [ "$(hit "$x")" = false ] || fail "an L2 entry from before an interaction acknowledged during the outage was served"
 stop
 ok "Redis frozen: 4 requests 200 in $ms ms; the bump lost in the outage invalidates L2 when Redis is back"
+
+# ---------------------------------------------------------------- /similar and the catalogue across replicas
+# two servers on the same Redis and the same store (the same folder): A ($APID, $A) and B
+start "$R" "$T"; APID=$SPID; A=$BASE; SPID=
+start "$R" "$T"; B=$BASE
+post_to() { curl -s -X POST -H 'Content-Type: application/json' --data "$2" "$1/api/v1/similar"; }
+metric_of() { curl -s "$1/metrics" | grep -E "^$2 " | awk '{print $2}'; }
+# the title item ITEM has in a /similar answer
+title_in() { grep -oE "\"itemId\":\"$2\",[^}]*\"title\":\"[^\"]*\"" <<<"$1" | grep -oE '"title":"[^"]*"' | cut -d'"' -f4; }
+SQ='{"itemId":"item_43","limit":5}'
+SQ6='{"itemId":"item_43","limit":6}'
+x=$(post_to "$B" "$SQ")
+[ "$(hit "$x")" = false ] || fail "L2 similar: first request on B a hit"
+post_to "$B" "$SQ6" >/dev/null # in L2 (and B's L1) only: A never asks for it before the change
+y=$(post_to "$A" "$SQ")
+[ "$(hit "$y")" = true ] || fail "L2 similar: A did not hit B's entry: ${y:0:300}"
+[ "$(stable "$x")" = "$(stable "$y")" ] || fail "L2 similar: A's answer differs from B's"
+[ "$(metric_of "$A" 'reco_cache_hits_total\{level="l2"\}')" = 1 ] || fail "L2 similar: A's hit was not from L2"
+ok "L2 similar: an entry filled by one replica is a hit on the other"
+
+near=($(grep -oE '"itemId":"[^"]*"' <<<"$x" | cut -d'"' -f4)) # [0] is item_43 itself
+[ "${#near[@]}" -ge 4 ] || fail "L2 similar: too few items: ${x:0:300}"
+reloads_b=$(metric_of "$B" reco_cache_catalog_reloads_total)
+TA="Retitled on replica A $RANDOM"
+r=$(curl -s -X PUT -H 'Content-Type: application/json' --data "{\"title\":\"$TA\"}" "$A/api/v1/items/${near[1]}")
+grep -q '"republished":true' <<<"$r" || fail "PUT on A: $r"
+z=$(post_to "$A" "$SQ6")
+[ "$(hit "$z")" = false ] || fail "L2: A was served B's entry from before A's catalogue change: ${z:0:300}"
+[ "$(title_in "$z" "${near[1]}")" = "$TA" ] || fail "L2: A's answer lacks its new title: ${z:0:400}"
+# B follows: its watcher reads the new catalogue generation and reloads its snapshot
+for i in $(seq 1 100); do
+  [ "$(metric_of "$B" reco_cache_catalog_reloads_total)" -gt "$reloads_b" ] && break
+  sleep 0.1
+done
+[ "$(metric_of "$B" reco_cache_catalog_reloads_total)" -gt "$reloads_b" ] || fail "B did not reload after A's catalogue change in 10 s"
+for q in "$SQ" "$SQ6"; do
+  z=$(post_to "$B" "$q")
+  [ "$(title_in "$z" "${near[1]}")" = "$TA" ] || fail "B serves the old title after A's change (cacheHit $(hit "$z")): ${z:0:400}"
+done
+ok "catalogue across replicas: A's upsert is a miss on A for B's old L2 entry, and B serves the new title after its reload"
+
+reloads_a=$(metric_of "$A" reco_cache_catalog_reloads_total)
+code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$B/api/v1/items/${near[2]}")
+[ "$code" = 200 ] || fail "DELETE on B: $code"
+x=$(post_to "$B" "$SQ")
+[ "$(hit "$x")" = false ] || fail "B: a hit after its own delete"
+grep -q "\"itemId\":\"${near[2]}\"" <<<"$x" && fail "B still lists the item it deleted"
+for i in $(seq 1 100); do
+  [ "$(metric_of "$A" reco_cache_catalog_reloads_total)" -gt "$reloads_a" ] && break
+  sleep 0.1
+done
+y=$(post_to "$A" "$SQ")
+grep -q "\"itemId\":\"${near[2]}\"" <<<"$y" && fail "A still lists the item B deleted: ${y:0:300}"
+[ "$(hit "$y")" = true ] && [ "$(stable "$x")" = "$(stable "$y")" ] || fail "A did not hit B's fresh entry after catching up: ${y:0:300}"
+ok "catalogue across replicas: B's delete leaves A's answers too, and A then hits B's fresh L2 entry"
+
+# Redis down during a catalogue write: the write answers at once (L1 only), and when Redis is
+# back the lost bump is replayed, so B reloads and serves the change
+kill "$RPID"; wait "$RPID" 2>/dev/null; RPID=
+post_to "$A" "$SQ" >/dev/null # A notices the outage
+TD="Retitled while Redis was down $RANDOM"
+t0=$(date +%s%N)
+r=$(curl -s -X PUT -H 'Content-Type: application/json' --data "{\"title\":\"$TD\"}" "$A/api/v1/items/${near[1]}")
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+grep -q '"republished":true' <<<"$r" || fail "PUT on A with Redis down: $r"
+z=$(post_to "$A" "$SQ")
+[ "$(title_in "$z" "${near[1]}")" = "$TD" ] || fail "A with Redis down: the new title is not served: ${z:0:400}"
+reloads_b=$(metric_of "$B" reco_cache_catalog_reloads_total)
+start_redis "$RPORT" || fail "redis-server did not restart on $RPORT"
+for i in $(seq 1 60); do
+  post_to "$A" '{"itemId":"item_44"}' >/dev/null
+  [ "$(metric_of "$A" reco_cache_redis_up)" = 1 ] && [ "$(metric_of "$B" reco_cache_catalog_reloads_total)" -gt "$reloads_b" ] && break
+  sleep 0.5
+done
+z=$(post_to "$B" "$SQ")
+[ "$(title_in "$z" "${near[1]}")" = "$TD" ] || fail "B never caught up with the change made while Redis was down: ${z:0:400}"
+curl -s -o /dev/null -X PUT -H 'Content-Type: application/json' --data '{"available":true}' "$A/api/v1/items/${near[2]}"
+stop; stop_a
+ok "Redis down: A's catalogue write answered in $ms ms; B followed once Redis was back"

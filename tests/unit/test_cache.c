@@ -2,7 +2,8 @@
  * (src/serve/ratelimit.c): hit/miss, canonical keys, TTL expiry, the bytes and entries bounds,
  * LRU eviction order, per-user and whole invalidation (including a fill racing an
  * invalidation), the snapshot in the key, several threads at once (content and accounting stay
- * consistent), a Redis that is down, the token bucket's refill and Retry-After, and the bounded
+ * consistent), a Redis that is down, /similar's keys (item, limit, model and snapshot; a
+ * catalogue change flushes them), the token bucket's refill and Retry-After, and the bounded
  * bucket table. */
 #include <pthread.h>
 #include <setjmp.h>
@@ -276,6 +277,55 @@ static void test_threads(void **st) {
   assert_int_equal(srv_cache__bytes(), 0);
 }
 
+/* /similar: the key follows the item, the limit, the answering model (name and version) and
+ * the snapshot, and never meets a /recommend key; a catalogue change drops the entries. */
+static void test_similar_key(void **st) {
+  (void)st;
+  static char *ids[] = {"\"item_0\"", "\"item_1\"", "\"item_2\""};
+  srv_item items[3];
+  memset(items, 0, sizeof items);
+  for (int i = 0; i < 3; i++) items[i].id_json = ids[i];
+  g_snap.items = items;
+  g_snap.n_items = 3;
+  const srv_model *m0 = &g_snap.models[0], *m1 = &g_snap.models[1];
+  srv_cache_key k, other;
+  char out[32];
+  assert_false(srv_cache_key_similar(&k, &g_snap, m0, 3, 5)); /* out of range: not cached */
+  assert_false(srv_cache_key_similar(&k, &g_snap, m0, -1, 5));
+  assert_true(srv_cache_key_similar(&k, &g_snap, m0, 1, 5));
+  assert_false(k.per_user);
+  assert_false(get_str(&k, out, sizeof out));
+  srv_cache_put(&k, "sim-1-5", 7);
+  assert_true(srv_cache_key_similar(&other, &g_snap, m0, 1, 5));
+  assert_true(get_str(&other, out, sizeof out));
+  assert_string_equal(out, "sim-1-5");
+  assert_true(srv_cache_key_similar(&other, &g_snap, m0, 1, 4));
+  assert_false(get_str(&other, out, sizeof out));
+  assert_true(srv_cache_key_similar(&other, &g_snap, m0, 2, 5));
+  assert_false(get_str(&other, out, sizeof out));
+  assert_true(srv_cache_key_similar(&other, &g_snap, m1, 1, 5));
+  assert_false(get_str(&other, out, sizeof out));
+  g_snap.models[0].version = 2; /* a new version of the answering model */
+  assert_true(srv_cache_key_similar(&other, &g_snap, m0, 1, 5));
+  assert_false(get_str(&other, out, sizeof out));
+  assert_true(memcmp(other.l2, k.l2, sizeof k.l2) != 0);
+  g_snap.models[0].version = 1;
+  g_snap.loaded_at_ms++; /* a reload of the same versions: another L1 key, the same L2 key */
+  assert_true(srv_cache_key_similar(&other, &g_snap, m0, 1, 5));
+  assert_false(get_str(&other, out, sizeof out));
+  assert_memory_equal(other.l2, k.l2, sizeof k.l2);
+  g_snap.loaded_at_ms--;
+  /* a /recommend key never equals a /similar one */
+  srv_cache_key kr = key_for("item_1", 5);
+  assert_true(memcmp(kr.l1, k.l1, sizeof k.l1) != 0 && memcmp(kr.l2, k.l2, sizeof k.l2) != 0);
+  assert_true(get_str(&k, out, sizeof out));
+  srv_cache_catalog_changed();
+  assert_false(get_str(&k, out, sizeof out));
+  assert_int_equal(srv_cache__entries(), 0);
+  g_snap.items = NULL;
+  g_snap.n_items = 600;
+}
+
 /* Configuration: off means no key; a bad REDIS_URL is refused; a Redis nobody listens on is
  * "down", not an error, and lookups still work from L1. */
 static void test_config(void **st) {
@@ -392,6 +442,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_invalidate_user, setup_l1, teardown),
       cmocka_unit_test_setup_teardown(test_snapshot_in_key, setup_l1, teardown),
       cmocka_unit_test_setup_teardown(test_threads, setup_l1, teardown),
+      cmocka_unit_test_setup_teardown(test_similar_key, setup_l1, teardown),
       cmocka_unit_test_setup_teardown(test_config, setup_l1, teardown),
       cmocka_unit_test_setup_teardown(test_bucket, setup_l1, teardown),
       cmocka_unit_test_setup_teardown(test_ratelimit_table, setup_l1, teardown),
