@@ -844,13 +844,31 @@ static inline expl_vec expl_splat(int32_t x) { return _mm256_set1_epi32(x); }
 
 /* the lanes of idx[0..EXPL_LANES) equal to one of the nw items splatted in want, as a bit mask */
 static inline uint32_t expl_hits(const int32_t *idx, const expl_vec *want, int nw) {
+  /* four independent accumulators: the compares do not wait on each other */
 #if defined(__AVX512F__)
-  __m512i blk = _mm512_loadu_si512((const void *)idx), hit = _mm512_setzero_si512(), ones = _mm512_set1_epi32(-1);
-  for (int w = 0; w < nw; w++) hit = _mm512_mask_mov_epi32(hit, _mm512_cmpeq_epi32_mask(blk, want[w]), ones);
-  return _mm512_test_epi32_mask(hit, hit);
+  __m512i blk = _mm512_loadu_si512((const void *)idx);
+  uint32_t h0 = 0, h1 = 0, h2 = 0, h3 = 0;
+  int w = 0;
+  for (; w + 4 <= nw; w += 4) {
+    h0 |= _mm512_cmpeq_epi32_mask(blk, want[w]);
+    h1 |= _mm512_cmpeq_epi32_mask(blk, want[w + 1]);
+    h2 |= _mm512_cmpeq_epi32_mask(blk, want[w + 2]);
+    h3 |= _mm512_cmpeq_epi32_mask(blk, want[w + 3]);
+  }
+  for (; w < nw; w++) h0 |= _mm512_cmpeq_epi32_mask(blk, want[w]);
+  return h0 | h1 | h2 | h3;
 #else
-  __m256i blk = _mm256_loadu_si256((const __m256i *)(const void *)idx), hit = _mm256_setzero_si256();
-  for (int w = 0; w < nw; w++) hit = _mm256_or_si256(hit, _mm256_cmpeq_epi32(blk, want[w]));
+  __m256i blk = _mm256_loadu_si256((const __m256i *)(const void *)idx);
+  __m256i h0 = _mm256_setzero_si256(), h1 = h0, h2 = h0, h3 = h0;
+  int w = 0;
+  for (; w + 4 <= nw; w += 4) {
+    h0 = _mm256_or_si256(h0, _mm256_cmpeq_epi32(blk, want[w]));
+    h1 = _mm256_or_si256(h1, _mm256_cmpeq_epi32(blk, want[w + 1]));
+    h2 = _mm256_or_si256(h2, _mm256_cmpeq_epi32(blk, want[w + 2]));
+    h3 = _mm256_or_si256(h3, _mm256_cmpeq_epi32(blk, want[w + 3]));
+  }
+  for (; w < nw; w++) h0 = _mm256_or_si256(h0, _mm256_cmpeq_epi32(blk, want[w]));
+  __m256i hit = _mm256_or_si256(_mm256_or_si256(h0, h1), _mm256_or_si256(h2, h3));
   return (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(hit));
 #endif
 }

@@ -389,6 +389,39 @@ static inline uint64_t rank_key(float v, int32_t item) {
 
 static inline int32_t key_item(uint64_t k) { return (int32_t)~(uint32_t)k; }
 
+static void select_keys(uint64_t *k, int32_t n, int32_t top);
+
+/*
+ * select_keys for n much larger than top: a threshold from a sample, then one branch-free pass.
+ * The sample's r-th largest key T is chosen so that about 2 top keys are expected at or above
+ * it; a partition (swaps made with conditional moves, so no mispredicted branches) puts those
+ * first, and quickselect finishes on them. When fewer than `top` made it (an unlucky sample,
+ * about one request in a hundred), quickselect runs on the whole array, which the partition
+ * only permuted. The chosen set is the same as select_keys' (keys are distinct).
+ */
+static void select_keys_sampled(uint64_t *k, int32_t n, int32_t top) {
+  enum { M = 128 };
+  int32_t r = (int32_t)(((int64_t)(2 * top + 16) * (M + 1) + n - 1) / n);
+  if (r >= M / 2) { /* top is a large share of n: sampling would not narrow it */
+    select_keys(k, n, top);
+    return;
+  }
+  uint64_t smp[M];
+  for (int32_t x = 0; x < M; x++) smp[x] = k[(int64_t)x * n / M];
+  select_keys(smp, M, r);
+  uint64_t t = smp[0];
+  for (int32_t x = 1; x < r; x++) t = smp[x] < t ? smp[x] : t;
+  int32_t m = 0;
+  for (int32_t x = 0; x < n; x++) {
+    uint64_t v = k[x], u = k[m];
+    bool c = v >= t;
+    k[x] = c ? u : v;
+    k[m] = c ? v : u;
+    m += c;
+  }
+  select_keys(k, m >= top ? m : n, top);
+}
+
 /*
  * Moves the `top` largest keys of k[0..n) to k[0..top), in no particular order: Hoare's
  * quickselect (Hoare 1961, "Algorithm 65: Find") with a median-of-three pivot, O(n) expected,
@@ -428,6 +461,12 @@ static void select_keys(uint64_t *k, int32_t n, int32_t top) {
     else if (top - 1 >= i) lo = i;
     else break;
   }
+}
+
+void reco__rec_select_keys(uint64_t *k, int32_t n, int32_t top) {
+  if (top <= 0 || n <= top) return;
+  if (n > 8 * top && n >= 512) select_keys_sampled(k, n, top);
+  else select_keys(k, n, top);
 }
 
 static int add_to_pool(reco_rec_ws *ws, int *np, int32_t item) {
@@ -762,7 +801,7 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
       if (ws->stamp[i] != ex && isfinite(v)) ck[ne++] = rank_key(v, i);
     }
     int32_t c = ne < pool ? ne : pool;
-    if (ne > pool) select_keys(ck, ne, pool);
+    reco__rec_select_keys(ck, ne, pool);
     double sum = 0, sq = 0;
     for (int32_t j = 0; j < c; j++) sum += sc[key_item(ck[j])];
     mu[s] = c ? sum / c : 0;

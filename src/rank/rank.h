@@ -177,4 +177,8 @@ int reco__rec_category_vectors(const reco_itemmeta *meta, int32_t n_items, float
 /* Per-item count of distinct users in ds (for novelty), allocated with reco__malloc. */
 int reco__rec_item_popularity(const reco_dataset *ds, float **out);
 
+/* Moves the `top` largest of the n distinct keys k[0..n) to k[0..top) (in no particular order;
+ * the rest keep the others): the candidate selection of reco__recommend, exposed for its tests. */
+void reco__rec_select_keys(uint64_t *k, int32_t n, int32_t top);
+
 #endif

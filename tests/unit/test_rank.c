@@ -439,6 +439,47 @@ static void test_small_pool_is_top_k(void **state) {
   reco__rec_ws_free(ws);
 }
 
+static int cmp_u64_desc(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x < y) - (x > y);
+}
+
+/* The candidate selection (quickselect, and for n >> top a sampled threshold with a branch-free
+ * partition and a fallback) moves exactly the top keys to the front and keeps every key: random
+ * keys, sorted either way, and keys whose largest sit exactly where the sample looks (so the
+ * sample's threshold is too high and the fallback runs). */
+static void test_select_keys(void **state) {
+  (void)state;
+  enum { NMAX = 5000 };
+  static uint64_t k[NMAX], ref[NMAX];
+  reco_rng r;
+  reco__rng_seed(&r, 11);
+  const int32_t sizes[] = {1, 2, 17, 300, 511, 512, 1682, 5000};
+  const int32_t tops[] = {1, 5, 10, 60, 100, 200};
+  int checked = 0;
+  for (size_t a = 0; a < sizeof sizes / sizeof *sizes; a++)
+    for (size_t b = 0; b < sizeof tops / sizeof *tops; b++)
+      for (int shape = 0; shape < 4; shape++) {
+        int32_t n = sizes[a], top = tops[b];
+        for (int32_t x = 0; x < n; x++) {
+          uint64_t hi = shape == 0 ? reco__rng_next(&r) >> 32 : shape == 1 ? (uint64_t)x : (uint64_t)(n - x);
+          /* shape 3: the sampled positions (x * n / 128) hold the largest keys */
+          if (shape == 3) hi = (x * 128 / n * n / 128 == x) ? 1000000 + (uint64_t)x : (uint64_t)x;
+          k[x] = hi << 32 | (uint32_t)~(uint32_t)x;
+        }
+        memcpy(ref, k, (size_t)n * sizeof *k);
+        qsort(ref, (size_t)n, sizeof *ref, cmp_u64_desc);
+        reco__rec_select_keys(k, n, top);
+        int32_t t = top < n ? top : n;
+        qsort(k, (size_t)t, sizeof *k, cmp_u64_desc);
+        for (int32_t x = 0; x < t; x++) assert_true(k[x] == ref[x]);
+        qsort(k, (size_t)n, sizeof *k, cmp_u64_desc); /* a permutation: nothing lost or doubled */
+        for (int32_t x = 0; x < n; x++) assert_true(k[x] == ref[x]);
+        checked++;
+      }
+  assert_int_equal(checked, 8 * 6 * 4);
+}
+
 /* The whole request (three members incl. fold-in, filters, rules, MMR, novelty, reasons) with
  * the next allocation set to fail: it must still succeed, with the same list. */
 static void test_no_allocation(void **state) {
@@ -586,6 +627,7 @@ int main(void) {
       cmocka_unit_test(test_mmr_diversity),
       cmocka_unit_test(test_fast_paths_agree),
       cmocka_unit_test(test_small_pool_is_top_k),
+      cmocka_unit_test(test_select_keys),
       cmocka_unit_test(test_no_allocation),
       cmocka_unit_test(test_cold_start),
       cmocka_unit_test(test_bad_requests),
