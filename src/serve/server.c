@@ -399,17 +399,62 @@ static int key_role(const char *keys, const char *given) {
   return role;
 }
 
+/*
+ * A spare response buffer per HTTP thread: a request's body starts in it (room for any usual
+ * answer, so the handler's appends do not allocate), MHD gives it back through the free callback
+ * once the response is sent, and the next request on the thread takes it again. Without it every
+ * answer was a malloc and a free of a few KB (a large-bin size, so glibc also consolidated its
+ * fast bins each time). Buffers of another size (grown past it) are freed as before.
+ */
+enum { SPARE_CAP = 16384 };
+static pthread_key_t g_spare_key;
+static pthread_once_t g_spare_once = PTHREAD_ONCE_INIT;
+static _Thread_local char *t_spare;
+
+static void spare_key(void) { pthread_key_create(&g_spare_key, free); } /* frees a spare at thread exit */
+
+static void body_take_spare(srv_buf *b) {
+  if (!t_spare) {
+    if (!(t_spare = malloc(SPARE_CAP))) return;
+    pthread_once(&g_spare_once, spare_key);
+  }
+  b->p = t_spare, b->cap = SPARE_CAP, b->len = 0, b->oom = false;
+  b->p[0] = '\0';
+  t_spare = NULL;
+  pthread_setspecific(g_spare_key, NULL);
+}
+
+/* MHD's free callback of a SPARE_CAP body (any thread): this thread's spare, or freed */
+static void body_return(void *p) {
+  if (t_spare) {
+    free(p);
+    return;
+  }
+  pthread_once(&g_spare_once, spare_key);
+  t_spare = p;
+  pthread_setspecific(g_spare_key, p);
+}
+
+static void body_release(srv_buf *b) {
+  if (b->p && b->cap == SPARE_CAP) body_return(b->p);
+  else free(b->p);
+  memset(b, 0, sizeof *b);
+}
+
 static enum MHD_Result respond(struct MHD_Connection *c, const srv_conn *cc, int status, srv_resp *rs) {
   if (rs->body.oom || !rs->body.p) {
-    srv_buf_free(&rs->body);
+    body_release(&rs->body);
     status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     srv_buf_puts(&rs->body, "{\"status\":\"error\",\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
     if (!rs->body.p) return MHD_NO;
     rs->content_type = NULL;
   }
-  struct MHD_Response *r = MHD_create_response_from_buffer(rs->body.len, rs->body.p, MHD_RESPMEM_MUST_FREE);
+  struct MHD_Response *r =
+      rs->body.cap == SPARE_CAP
+          ? MHD_create_response_from_buffer_with_free_callback_cls(rs->body.len, rs->body.p, body_return, rs->body.p)
+          : MHD_create_response_from_buffer(rs->body.len, rs->body.p, MHD_RESPMEM_MUST_FREE);
   if (!r) {
-    srv_buf_free(&rs->body);
+    body_release(&rs->body);
     return MHD_NO;
   }
   rs->body.p = NULL; /* MHD owns it now */
@@ -453,6 +498,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     /* the resumed call of a deferred request: its outcome is in; answer (invariant 3) */
     srv_finish_fn fin = cc->finish;
     cc->finish = NULL;
+    body_take_spare(&rs.body);
     int st = fin(cc->fctx, &rs);
     srv_metrics_observe(cc->route, st, reco__now() - cc->t0);
     log_access(cc, method, url, st);
@@ -487,6 +533,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     *upload_size = 0;
     return cc->len > 16 * sv->cfg.max_body ? MHD_NO : MHD_YES;
   }
+  body_take_spare(&rs.body); /* from here on every path answers (or releases it) */
   if (cc->too_large) {
     int st = srv_error(&rs, 413, "payload_too_large", NULL,
                        "request body exceeds the limit of %zu bytes (MAX_BODY_BYTES)", sv->cfg.max_body);
@@ -527,6 +574,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     else if (route == -2) st = srv_error(&rs, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", NULL, "%s is not allowed on %s", method, url);
     else if (srv_ratelimit_deny(c, &sv->cfg, route, &rs, &st)) {} /* [rate limit hook] 429 before the handler (ratelimit.c) */
     else if (srv_routes(&(int){0})[route].fn == srv_h_ws) { /* push channel: ws.c answers the upgrade itself */
+      body_release(&rs.body);
       enum MHD_Result r = (enum MHD_Result)srv_ws_upgrade(c, &rq, &st);
       srv_metrics_observe(route, st, reco__now() - cc->t0);
       return r;
@@ -535,7 +583,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   }
   if (st == SRV_DEFERRED && cc->finish) {
     /* suspended: the answer comes on the call after srv_resume */
-    srv_buf_free(&rs.body);
+    body_release(&rs.body);
     return MHD_YES;
   }
   srv_metrics_observe(route, st, reco__now() - cc->t0);

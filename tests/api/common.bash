@@ -6,7 +6,19 @@ RECO=$(cd "$(dirname "$RECO")" && pwd)/$(basename "$RECO")
 command -v curl >/dev/null 2>&1 || { echo "curl not installed: skipping"; exit 77; }
 W=$(mktemp -d)
 SPID=
-cleanup() { if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; fi; rm -rf "$W"; }
+# On exit: the server stopped (SIGTERM, so a sanitizer build reports leaks), then its log searched
+# for sanitizer reports: an ASan/LSan/UBSan finding in the server fails the test that ran it.
+cleanup() {
+  local rc=$?
+  if [ -n "$SPID" ]; then kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null; fi
+  if [ -f "$W/server.log" ] && grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$W/server.log"; then
+    echo "FAIL: sanitizer report in the server log:"
+    grep -E -A12 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$W/server.log" | head -60
+    rc=1
+  fi
+  rm -rf "$W"
+  exit $rc
+}
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
