@@ -44,8 +44,9 @@ for i in $(seq 1 600); do curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>
 curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null || { echo "bench_swap_stall: server did not start"; cat "$W/server.log"; exit 2; }
 
 python3 - "$PORT" "$N_ACT" "$PAUSE_MS" "$(basename "$SRC")" <<'PY'
-import http.client, json, statistics, sys, threading, time
+import http.client, json, os, statistics, sys, threading, time
 port, n_act, pause, data = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1e3, sys.argv[4]
+verbose = os.environ.get("VERBOSE") == "1"
 samples, swaps, errors = [], [], []
 done = threading.Event()
 
@@ -95,6 +96,8 @@ row("idle", [ms for t, ms in samples if t < t_swaps])
 row("swapping", [ms for t, ms in samples if t_swaps <= t < t_end])
 if swaps:
     print("swapMs: median %.1f, max %.1f over %d swaps" % (statistics.median(swaps), max(swaps), len(swaps)))
+    if verbose:
+        print("swapMs:", " ".join("%.1f" % x for x in swaps))
 for e in errors[:5]:
     print("error:", e)
 sys.exit(1 if errors else 0)
