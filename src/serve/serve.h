@@ -464,6 +464,9 @@ int srv_ws_upgrade(struct MHD_Connection *c, srv_req *rq, int *status);
 /* After an interaction's durable ack: queues a push for the user's subscribers (none: no-op;
  * already queued: coalesced). Never blocks on a socket or computes. */
 void srv_ws_notify(const char *user, size_t user_len, int64_t interaction_id);
+/* The push channel's Prometheus lines: clients, subscriptions, messages, pushes, coalesced and
+ * dropped ones, connections ended by reason. */
+void srv_ws_metrics(srv_buf *b);
 
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;
