@@ -233,6 +233,26 @@ if (m["reco_ws_pushes_total"] - M1["reco_ws_pushes_total"] != len(pushes) or
     fail("metrics after %d pushes for 3 interactions: before %r, after %r" % (len(pushes), M1, m))
 ok("/metrics: reco_ws_pushes_total +%d, reco_ws_pushes_coalesced_total +%d, subscriptions 1"
    % (len(pushes), 3 - len(pushes)))
+# a batch of 5 for the user: notify runs 5 times back to back, so the push thread usually finds
+# the user still pending (coalesced); whatever the timing, pushes + coalesced = 5
+M2 = metrics()
+post("/api/v1/interactions/batch", {"interactions": [{"userId": "ws_fresh", "itemId": it, "interactionType": "view"}
+                                                     for it in probe[10:15]]})
+got, covered = [], 0
+while covered < 5:
+    try:
+        m = recv_json(ws, 5)
+    except websocket.WebSocketTimeoutException:
+        fail("only %d of the batch's 5 interactions pushed: %r" % (covered, got))
+    got.append(m["coalesced"])
+    covered += m["coalesced"]
+m = metrics()
+d_push = m["reco_ws_pushes_total"] - M2["reco_ws_pushes_total"]
+d_coal = m["reco_ws_pushes_coalesced_total"] - M2["reco_ws_pushes_coalesced_total"]
+if d_push != len(got) or d_push + d_coal != 5 or covered != 5:
+    fail("batch of 5: %d pushes received (coalesced %r), metrics +%d pushes +%d coalesced" % (len(got), got, d_push, d_coal))
+ok("a batch of 5 interactions: %d pushes, %d coalesced (reco_ws_pushes_total + reco_ws_pushes_coalesced_total = 5)"
+   % (d_push, d_coal))
 
 # another user's interaction pushes nothing here
 post("/api/v1/interaction", {"userId": "someone_else", "itemId": probe[0], "interactionType": "click"})
