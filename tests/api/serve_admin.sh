@@ -113,7 +113,7 @@ check "$(req POST /api/v1/models/ials/activate '{"version":1}')" 200 'j["result"
 ok "800 requests during $n_swaps swaps: none failed"
 
 # --- swaps run on the loader thread (src/serve/loader.c): a burst of activations on N
-# connections at once; the loader queue holds 8 behind the running one, the rest get 503 +
+# connections at once; the loader queue holds 8 (besides the one running), the rest get 503 +
 # Retry-After at once; every answer is a 200 or that 503. burst N [VERSION]: activates v1 and v2
 # in turn (or VERSION every time); prints one JSON summary line (and "SENT" on stderr once every
 # request is on the wire).
@@ -155,8 +155,9 @@ assert len(ok) + len(busy) == len(rs), "not every answer is 200 or 503: %s" % [r
 assert all(r[2]["result"]["swapMs"] > 0 for r in ok)
 assert all(r[1] == "1" and r[2]["error"]["code"] == "unavailable" and "waiting for the loader" in r[2]["error"]["message"]
            for r in busy), busy[:2]
-# refused only when the queue (8) and the loader (1) were full
-assert not busy or len(ok) >= 9, (len(ok), len(busy))
+# refused only when the queue held 8 (9 with the one the loader runs; 8 when the loader had not
+# taken the first one off the queue yet)
+assert not busy or len(ok) >= 8, (len(ok), len(busy))
 print("%d swapped, %d refused" % (len(ok), len(busy)))
 sys.exit(0 if busy else 3)
 PY
@@ -183,8 +184,9 @@ import json, sys
 rs = json.load(open(sys.argv[1]))
 assert len(rs) == 9 and all(r[0] in (200, 503) for r in rs), [r[:2] for r in rs]
 print("%d answered while stopping" % len(rs))' "$W/burst.json" || fail "swaps at SIGTERM: $(cat "$W/burst.json")"
-grep -q "stopped accepting; in-flight requests finished" "$W/server.log" || fail "no drain line in the log"
-ok "SIGTERM with 9 swaps in flight: all answered, exit 0"
+drain=$(grep -o 'in-flight requests finished in [0-9.]* s' "$W/server.log" | tail -1)
+[ -n "$drain" ] || fail "no drain line in the log"
+ok "SIGTERM with 9 swaps in flight: all answered, exit 0 ($drain)"
 
 # --- API roles
 (cd "$W/srv" && env PORT=1 API_KEYS=k:root "$RECO" serve >"$W/cfg.log" 2>&1)
