@@ -1,7 +1,8 @@
 /*
  * loader.c - the model loader: one thread that runs the admin routes' snapshot builds (the
- * model activate and rollback of h_admin.c: srv_snapshot_load, ~15 ms for the demo, seconds
- * for big models), so that no HTTP thread does. Before it, the libmicrohttpd worker that
+ * model activate and rollback of h_admin.c, the republish after a catalogue write of
+ * h_catalog.c: srv_snapshot_load, ~15 ms for the demo, seconds for big models), so that no
+ * HTTP thread does. Before it, the libmicrohttpd worker that
  * received an activation loaded the snapshot itself, and every other connection that worker
  * served waited that long (scripts/bench_swap_stall.sh measures it).
  *

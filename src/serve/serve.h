@@ -388,10 +388,11 @@ srv_pending *srv_defer(srv_req *rq, srv_finish_fn finish, void *ctx);
 void srv_resume(srv_pending *p);
 
 /* ---- the model loader (loader.c) ----
- * One thread that runs snapshot builds for the admin routes (model activate, rollback), so no
- * HTTP thread loads a model. The handler defers its request (srv_defer), then submits a job;
- * the job ends with srv_resume. At most SRV_LOAD_QUEUE jobs wait: a submit on a full queue
- * returns RECO_ELIMIT (the handler answers 503 + Retry-After), after srv_loader_stop began (or
+ * One thread that runs snapshot builds for the admin routes (model activate, rollback, the
+ * catalogue writes' republish), so no HTTP thread loads a model. The handler defers its request
+ * (srv_defer), then submits a job; the job ends with srv_resume. At most SRV_LOAD_QUEUE jobs
+ * wait: a submit on a full queue returns RECO_ELIMIT (the handler answers 503 + Retry-After, or
+ * for a catalogue write "republished": false), after srv_loader_stop began (or
  * before srv_loader_start) RECO_ESTATE. srv_start starts it; srv_stop stops it once the HTTP
  * daemon stopped, running every job still queued. */
 #define SRV_LOAD_QUEUE 8
