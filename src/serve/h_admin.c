@@ -14,6 +14,13 @@
  * the version asked for, ACTIVE is put back and the old snapshot keeps serving. Swaps are one at
  * a time (srv_reload_lock); a request waits for the one before it.
  *
+ * Where a swap runs: not on the HTTP thread that received it (its other connections would wait
+ * for the whole load). The handler checks the request, suspends it (srv_defer) and hands an
+ * admin_job to the model loader thread (loader.c); the job does everything under the reload
+ * lock there, writes its answer into the job, and resumes the request; admin_finish, back on an
+ * HTTP thread, sends that answer. A full loader queue is a 503 with Retry-After (nothing was
+ * changed); a job queued when SIGTERM arrives still runs and is answered (srv_stop waits).
+ *
  * Rollback goes to the version this process saw active before the last swap of that algorithm
  * (the "previous active"); when it has none (no swap since start-up), to the newest version older
  * than the active one whose file verifies (reco__registry_rollback).
@@ -128,12 +135,25 @@ static bool version_exists(const char *root, const char *algo, int version) {
   return !reco__registry_path(root, algo, version, path, sizeof path) && !access(path, F_OK);
 }
 
+/* One swap on its way through the loader thread (owned by the request from srv_defer to
+ * admin_finish). The settings are copied: the job needs nothing of the request. */
+typedef struct admin_job {
+  bool rollback;
+  int version; /* activate's */
+  char algo[RECO_MF_NAME_MAX];
+  char root[1024];         /* MODEL_PATH */
+  char default_algo[64];   /* DEFAULT_ALGORITHM */
+  int status;              /* the answer, written by the loader before the resume */
+  srv_resp out;
+  srv_pending *p;
+} admin_job;
+
 /* Under srv_reload_lock: ACTIVE has just been set to `version` (was `prev`); builds and checks
  * the new snapshot and publishes it, or puts ACTIVE back. Returns the HTTP status. */
-static int swap_in(srv_req *rq, srv_resp *rs, const char *algo, int version, int prev, double t0) {
+static int swap_in(const admin_job *j, srv_resp *rs, const char *algo, int version, int prev, double t0) {
   char msg[1024];
   srv_snapshot *next = NULL;
-  int rc = srv_snapshot_reload_locked(rq->cfg->model_path, rq->cfg->default_algo, &next, msg, sizeof msg);
+  int rc = srv_snapshot_reload_locked(j->root, j->default_algo, &next, msg, sizeof msg);
   if (!rc && serving_version(next, algo) != version) {
     /* srv_snapshot_load skips a model it cannot load (to keep the others serving) */
     snprintf(msg, sizeof msg, "version %d of %s did not load", version, algo);
@@ -141,7 +161,7 @@ static int swap_in(srv_req *rq, srv_resp *rs, const char *algo, int version, int
     rc = RECO_EFORMAT;
   }
   if (rc) {
-    if (prev > 0 && reco__registry_activate(rq->cfg->model_path, algo, prev))
+    if (prev > 0 && reco__registry_activate(j->root, algo, prev))
       reco__log(RECO_LOG_ERROR, "models: could not restore %s v%d as active: %s", algo, prev, reco_last_error());
     return srv_error(rs, 422, "invalid_model", "version", "%s; still serving the previous models", msg);
   }
@@ -162,9 +182,9 @@ static int swap_in(srv_req *rq, srv_resp *rs, const char *algo, int version, int
 }
 
 /* Activates version (after verifying its file), under the reload lock. */
-static int activate(srv_req *rq, srv_resp *rs, const char *algo, int version) {
+static int activate(const admin_job *j, srv_resp *rs, const char *algo, int version) {
   double t0 = reco__now();
-  const char *root = rq->cfg->model_path;
+  const char *root = j->root;
   if (!version_exists(root, algo, version))
     return srv_error(rs, 404, "not_found", "version", "%s has no version %d", algo, version);
   int prev = 0;
@@ -172,7 +192,66 @@ static int activate(srv_req *rq, srv_resp *rs, const char *algo, int version) {
   if (reco__registry_activate(root, algo, version))
     return srv_error(rs, 422, "invalid_model", "version", "version %d of %s is refused: %s; still serving the previous models",
                      version, algo, reco_last_error());
-  return swap_in(rq, rs, algo, version, prev, t0);
+  return swap_in(j, rs, algo, version, prev, t0);
+}
+
+/* Rollback, under the reload lock. */
+static int rollback(const admin_job *j, srv_resp *rs) {
+  const char *root = j->root, *algo = j->algo;
+  double t0 = reco__now();
+  int active = 0, *slot = prev_slot(algo);
+  if (reco__registry_active(root, algo, &active))
+    return srv_error(rs, 404, "not_found", "algorithm", "%s has no active version to roll back from", algo);
+  if (slot && *slot > 0 && *slot != active && version_exists(root, algo, *slot)) return activate(j, rs, algo, *slot);
+  int to = 0;
+  if (reco__registry_rollback(root, algo, &to)) return srv_error(rs, 409, "no_previous_version", "algorithm", "%s", reco_last_error());
+  return swap_in(j, rs, algo, to, active, t0);
+}
+
+/* The loader thread: the whole swap, under the reload lock, then the resume (after which j
+ * belongs to the HTTP thread: serve.h, deferred responses). */
+static void admin_run(void *ctx) {
+  admin_job *j = ctx;
+  srv_reload_lock();
+  j->status = j->rollback ? rollback(j, &j->out) : activate(j, &j->out, j->algo, j->version);
+  srv_reload_unlock();
+  srv_resume(j->p);
+}
+
+/* Back on an HTTP thread: sends the job's answer (rs NULL: the client is gone; the swap stands). */
+static int admin_finish(void *ctx, srv_resp *rs) {
+  admin_job *j = ctx;
+  int st = j->status;
+  if (rs) {
+    srv_buf_free(&rs->body);
+    rs->body = j->out.body;
+    rs->retry_after_s = j->out.retry_after_s;
+    j->out.body = (srv_buf){0};
+  }
+  srv_buf_free(&j->out.body);
+  free(j);
+  return st;
+}
+
+/* Hands the job to the loader and defers the answer; every outcome goes through admin_finish. */
+static int admin_submit(srv_req *rq, srv_resp *rs, bool is_rollback, const char *algo, int version) {
+  admin_job *j = calloc(1, sizeof *j);
+  if (!j) return srv_error(rs, 503, "unavailable", NULL, "out of memory");
+  j->rollback = is_rollback, j->version = version;
+  snprintf(j->algo, sizeof j->algo, "%s", algo);
+  snprintf(j->root, sizeof j->root, "%s", rq->cfg->model_path);
+  snprintf(j->default_algo, sizeof j->default_algo, "%s", rq->cfg->default_algo);
+  j->p = srv_defer(rq, admin_finish, j); /* suspends first: the job may finish before we return */
+  int rc = srv_loader_submit(admin_run, j);
+  if (rc) { /* not queued: nothing changed; answered through the same path */
+    j->out.retry_after_s = 1;
+    if (rc == RECO_ELIMIT)
+      j->status = srv_error(&j->out, 503, "unavailable", NULL,
+                            "%d model swaps are already waiting for the loader: retry later", SRV_LOAD_QUEUE);
+    else j->status = srv_error(&j->out, 503, "unavailable", NULL, "the server is stopping: retry later");
+    srv_resume(j->p);
+  }
+  return SRV_DEFERRED;
 }
 
 int srv_h_model_activate(srv_req *rq, srv_resp *rs) {
@@ -183,11 +262,7 @@ int srv_h_model_activate(srv_req *rq, srv_resp *rs) {
   if (!j) return st;
   long version;
   if (!json_object_get(j, "version")) st = srv_error(rs, 400, "invalid_argument", "version", "version is required: an integer >= 1");
-  else if (srv_get_int(j, "version", 1, 1L << 30, 0, &version, rs, &st)) {
-    srv_reload_lock();
-    st = activate(rq, rs, algo, (int)version);
-    srv_reload_unlock();
-  }
+  else if (srv_get_int(j, "version", 1, 1L << 30, 0, &version, rs, &st)) st = admin_submit(rq, rs, false, algo, (int)version);
   json_decref(j);
   return st;
 }
@@ -196,20 +271,5 @@ int srv_h_model_rollback(srv_req *rq, srv_resp *rs) {
   int st = 200;
   const char *algo = algo_param(rq, rs, &st);
   if (!algo) return st;
-  const char *root = rq->cfg->model_path;
-  double t0 = reco__now();
-  srv_reload_lock();
-  int active = 0, *slot = prev_slot(algo);
-  if (reco__registry_active(root, algo, &active)) {
-    st = srv_error(rs, 404, "not_found", "algorithm", "%s has no active version to roll back from", algo);
-  } else if (slot && *slot > 0 && *slot != active && version_exists(root, algo, *slot)) {
-    st = activate(rq, rs, algo, *slot);
-  } else {
-    int to = 0;
-    if (reco__registry_rollback(root, algo, &to))
-      st = srv_error(rs, 409, "no_previous_version", "algorithm", "%s", reco_last_error());
-    else st = swap_in(rq, rs, algo, to, active, t0);
-  }
-  srv_reload_unlock();
-  return st;
+  return admin_submit(rq, rs, true, algo, 0);
 }

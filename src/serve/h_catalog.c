@@ -13,7 +13,8 @@
  * price (>= 0), rating (0..5), text (string), available (boolean, default true). Unknown fields
  * are refused by name, so a typo is not stored silently. Items the serving catalogue knows get
  * their metadata served from the next snapshot, which a write builds before it answers (the
- * SIGHUP path; catalog.c says why availability needs no reload); items it does not know are
+ * SIGHUP path, run on the model loader thread while the request waits suspended: republish();
+ * catalog.c says why availability needs no reload); items it does not know are
  * stored, shown by GET, and enter the models at the next retrain.
  */
 #include <math.h>
@@ -231,18 +232,70 @@ static int answer_item(srv_resp *rs, const char *id, const char *extra) {
   return st;
 }
 
-/* After a write of items the catalogue knows: their metadata is served from a new snapshot. */
-static const char *republish(const srv_req *rq, size_t n_known, char *msg, size_t msg_len) {
-  if (!n_known) return ",\"republished\":false";
-  int rc = srv_snapshot_reload(rq->cfg->model_path, rq->cfg->default_algo, msg, msg_len);
+/* After a write of items the catalogue knows, their metadata is served from a new snapshot.
+ * It is built on the model loader thread (loader.c), not on this HTTP thread (whose other
+ * connections would wait for the whole load): the request is suspended (srv_defer) and
+ * answered by cat_finish once cat_run republished. When the loader's queue is full the write
+ * stands (it is stored) and the answer says "republished": false, as when the reload fails:
+ * the next swap, SIGHUP or retrain serves it. Either way cat_finish, back on the HTTP thread,
+ * then runs the cache hook (srv_cache_catalog_changed), as the synchronous path did after its
+ * reload, and before the answer. */
+typedef struct cat_job {
+  bool bulk;
+  bool republished;
+  size_t n, n_known;
+  char id[MAX_ID + 1];     /* PUT's item */
+  char root[1024];         /* MODEL_PATH */
+  char default_algo[64];   /* DEFAULT_ALGORITHM */
+  srv_pending *p;
+} cat_job;
+
+static int answer_write(srv_resp *rs, const cat_job *j) {
+  const char *rep = j->republished ? ",\"republished\":true" : ",\"republished\":false";
+  if (!j->bulk) return answer_item(rs, j->id, rep);
+  srv_buf_reset(&rs->body);
+  srv_buf_printf(&rs->body, "{\"status\":\"success\",\"result\":{\"imported\":%zu,\"inCatalogue\":%zu%s}}", j->n, j->n_known,
+                 rep);
+  return 200;
+}
+
+/* The loader thread: the reload, then the resume (j is the HTTP thread's from then on). */
+static void cat_run(void *ctx) {
+  cat_job *j = ctx;
+  char msg[1024];
+  j->republished = !srv_snapshot_reload(j->root, j->default_algo, msg, sizeof msg);
+  if (!j->republished) reco__log(RECO_LOG_WARN, "catalogue: the stored metadata is not served yet: reload failed: %s", msg);
+  srv_resume(j->p);
+}
+
+static int cat_finish(void *ctx, srv_resp *rs) {
+  cat_job *j = ctx;
   /* [cache hook] after the new snapshot (or, if it failed, the availability bits) is served
-   * here: every replica's cached lists from before are unreachable, and they reload (cache.h) */
+   * here: every replica's cached lists from before are unreachable, and they reload (cache.h).
+   * Also when the client is gone: the write happened. */
   srv_cache_catalog_changed();
-  if (rc) {
-    reco__log(RECO_LOG_WARN, "catalogue: the stored metadata is not served yet: reload failed: %s", msg);
-    return ",\"republished\":false";
+  int st = rs ? answer_write(rs, j) : 200;
+  free(j);
+  return st;
+}
+
+/* Answers a stored write of n items (n_known of them in the serving catalogue; id: PUT's). */
+static int republish(srv_req *rq, srv_resp *rs, const char *id, size_t n, size_t n_known) {
+  cat_job jl = {.bulk = !id, .n = n, .n_known = n_known}, *j = n_known ? malloc(sizeof *j) : NULL;
+  if (id) snprintf(jl.id, sizeof jl.id, "%s", id);
+  if (!j) { /* nothing to republish (or no memory: not republished) */
+    if (n_known) srv_cache_catalog_changed(); /* [cache hook] the availability bits changed */
+    return answer_write(rs, &jl);
   }
-  return ",\"republished\":true";
+  *j = jl;
+  snprintf(j->root, sizeof j->root, "%s", rq->cfg->model_path);
+  snprintf(j->default_algo, sizeof j->default_algo, "%s", rq->cfg->default_algo);
+  j->p = srv_defer(rq, cat_finish, j); /* suspends first: the reload may finish before we return */
+  if (srv_loader_submit(cat_run, j)) {
+    reco__log(RECO_LOG_WARN, "catalogue: the model loader is busy: the stored metadata is served from the next reload");
+    srv_resume(j->p);
+  }
+  return SRV_DEFERRED;
 }
 
 int srv_h_item_put(srv_req *rq, srv_resp *rs) {
@@ -268,8 +321,7 @@ int srv_h_item_put(srv_req *rq, srv_resp *rs) {
   int rc = srv_catalog_put_items(&d, 1, &n_known);
   free(text);
   if (rc) return store_failed(rs, rc);
-  char msg[1024];
-  return answer_item(rs, id, republish(rq, n_known, msg, sizeof msg));
+  return republish(rq, rs, id, 1, n_known);
 }
 
 int srv_h_item_get(srv_req *rq, srv_resp *rs) {
@@ -393,10 +445,7 @@ int srv_h_items_bulk(srv_req *rq, srv_resp *rs) {
     st = store_failed(rs, rc);
     goto out;
   }
-  char msg[1024];
-  const char *rep = republish(rq, n_known, msg, sizeof msg);
-  srv_buf_reset(&rs->body);
-  srv_buf_printf(&rs->body, "{\"status\":\"success\",\"result\":{\"imported\":%zu,\"inCatalogue\":%zu%s}}", n, n_known, rep);
+  st = republish(rq, rs, NULL, n, n_known);
 out:
   for (size_t k = 0; docs && k < n; k++) free((char *)docs[k].doc);
   free(docs);

@@ -97,6 +97,8 @@ void srv_metrics_render(srv_buf *b) {
   render_hist(b, "unmatched", &rs);
   srv_cache_metrics_render(b);     /* [cache hook] cache.c */
   srv_ratelimit_metrics_render(b); /* [rate limit hook] ratelimit.c */
+  srv_loader_metrics(b);           /* the model loader (loader.c) */
+  srv_ws_metrics(b);               /* the push channel (ws.c) */
 }
 
 bool srv_metrics_route(const char *name, uint64_t *n_ok, uint64_t *n_all, double *avg_ms, const double *qs, double *q_ms,

@@ -20,6 +20,7 @@
  *   catalog.c     the serving effect of catalogue writes: availability bitmaps flipped in place,
  *                 stored metadata applied to new snapshots, the parsed catalogue they share
  *   h_admin.c     the model registry over HTTP (versions, activate, rollback)
+ *   loader.c      the model loader thread: builds the admin routes' snapshots off the HTTP threads
  *   h_catalog.c   items and users metadata over HTTP (upsert, get, delete, bulk import)
  *   retrain.c     background retraining from the catalogue + the store, guarded publish
  *   h_privacy.c   GDPR export and erasure of a user, the erased-user set, admin checks
@@ -386,6 +387,21 @@ typedef struct srv_conn srv_pending;
 srv_pending *srv_defer(srv_req *rq, srv_finish_fn finish, void *ctx);
 void srv_resume(srv_pending *p);
 
+/* ---- the model loader (loader.c) ----
+ * One thread that runs snapshot builds for the admin routes (model activate, rollback, the
+ * catalogue writes' republish), so no HTTP thread loads a model. The handler defers its request
+ * (srv_defer), then submits a job; the job ends with srv_resume. At most SRV_LOAD_QUEUE jobs
+ * wait: a submit on a full queue returns RECO_ELIMIT (the handler answers 503 + Retry-After, or
+ * for a catalogue write "republished": false), after srv_loader_stop began (or
+ * before srv_loader_start) RECO_ESTATE. srv_start starts it; srv_stop stops it once the HTTP
+ * daemon stopped, running every job still queued. */
+#define SRV_LOAD_QUEUE 8
+typedef void (*srv_load_fn)(void *ctx);
+int srv_loader_start(void);
+void srv_loader_stop(void);
+int srv_loader_submit(srv_load_fn fn, void *ctx);
+void srv_loader_metrics(srv_buf *b); /* its Prometheus lines */
+
 /* ---- logs (server.c) ----
  * One line per event (JSON or text, by LOG_FORMAT) handed to srv_log_out, which the program
  * sets (cmd/reco/serve.c writes it to stderr); NULL drops every line. Lines are bounded
@@ -449,6 +465,9 @@ int srv_ws_upgrade(struct MHD_Connection *c, srv_req *rq, int *status);
 /* After an interaction's durable ack: queues a push for the user's subscribers (none: no-op;
  * already queued: coalesced). Never blocks on a socket or computes. */
 void srv_ws_notify(const char *user, size_t user_len, int64_t interaction_id);
+/* The push channel's Prometheus lines: clients, subscriptions, messages, pushes, coalesced and
+ * dropped ones, connections ended by reason. */
+void srv_ws_metrics(srv_buf *b);
 
 /* ---- the server (server.c) ---- */
 typedef struct srv_server srv_server;

@@ -615,6 +615,13 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
     snprintf(msg, msg_len, "cannot start the WebSocket push thread");
     return RECO_EIO;
   }
+  if (srv_loader_start()) { /* the model loader's thread (loader.c) */
+    srv_ws_stop();
+    freeaddrinfo(ai);
+    free(sv);
+    snprintf(msg, msg_len, "cannot start the model loader thread");
+    return RECO_EIO;
+  }
   unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_TURBO | MHD_ALLOW_SUSPEND_RESUME;
   flags |= MHD_ALLOW_UPGRADE; /* the push channel (ws.c) */
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
@@ -637,6 +644,7 @@ int srv_start(const srv_config *cfg, srv_server **out, char *msg, size_t msg_len
                            MHD_OPTION_END);
   freeaddrinfo(ai);
   if (!sv->d) {
+    srv_loader_stop();
     srv_ws_stop();
     snprintf(msg, msg_len, "cannot listen on %s:%d (in use, or not an address of this machine)", cfg->host, cfg->port);
     free(sv);
@@ -673,6 +681,7 @@ void srv_stop(srv_server *sv) {
   srv_log(left ? RECO_LOG_WARN : RECO_LOG_INFO, "stopped accepting; in-flight requests finished in %.3f s%s",
           reco__now() - t0, left ? " (some clients stalled and were cut)" : "");
   MHD_stop_daemon(sv->d);
+  srv_loader_stop(); /* after the daemon: no handler submits any more; its queue is empty (no request is suspended) */
   if (lsock != MHD_INVALID_SOCKET) close(lsock);
   free(sv);
   /* the HTTP threads are gone: their buffers go out and are freed */

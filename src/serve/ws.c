@@ -36,6 +36,14 @@
  * text that is not UTF-8 closes 1007. Bad JSON or an unknown message gets a {"type":"error"}
  * and the connection stays. Unsent bytes per connection are capped at WS_MAX_OUTBUF: a client
  * that does not read is closed with 1008 (its pushes would otherwise pile up in memory).
+ *
+ * /metrics (srv_ws_metrics): the clients and subscriptions gauges, connections accepted and
+ * refused, text messages sent, pushes sent, interactions coalesced into a pending push,
+ * messages dropped unsent (cut from a slow consumer's queue, or refused because the
+ * connection was closing), and every connection's end by reason. A connection's reason is the
+ * first close decision (note_close) and is counted once, in conn_free; one that just vanished
+ * (EOF or reset without a close frame) is "gone". Relaxed atomics: the push thread writes them,
+ * notify (HTTP threads) counts the coalesced interactions.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,6 +78,15 @@
 
 enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BIN = 0x2, OP_CLOSE = 0x8, OP_PING = 0x9, OP_PONG = 0xA };
 enum { ST_OPEN, ST_CLOSING };
+/* why a connection ended (reco_ws_closes_total's reason label) */
+enum { WHY_NONE = -1, WHY_CLIENT, WHY_GONE, WHY_SLOW, WHY_PROTOCOL, WHY_TOO_BIG, WHY_PING, WHY_SHUTDOWN, WHY_ERROR, WHY_N };
+static const char *const k_why[WHY_N] = {"client",  "gone",         "slow_consumer", "protocol_error",
+                                         "too_big", "ping_timeout", "shutdown",      "error"};
+
+static struct {
+  atomic_uint_fast64_t connections, refused, messages, pushes, coalesced, dropped, closes[WHY_N];
+} g_stat;
+#define STAT_ADD(f, n) atomic_fetch_add_explicit(&g_stat.f, (n), memory_order_relaxed)
 
 typedef struct ws_user ws_user;
 typedef struct ws_conn ws_conn;
@@ -99,6 +116,7 @@ struct ws_conn {
   int state;
   bool dead, close_after_flush, want_out;
   bool failed, shut; /* a protocol error: input is no longer parsed; our side shut once flushed */
+  int why;           /* WHY_*: the first close decision, counted by conn_free */
   uint8_t *in; /* WS_IN_CAP: bytes read, not yet a whole frame */
   size_t in_len;
   uint8_t *msg; /* WS_MAX_MESSAGE: the fragmented message being reassembled */
@@ -176,6 +194,7 @@ void srv_ws_notify(const char *user, size_t user_len, int64_t interaction_id) {
   if (u && u->subs) {
     u->iid = interaction_id;
     u->n_coalesced++;
+    if (u->pending) STAT_ADD(coalesced, 1); /* folded into the push already queued */
     if (!u->pending) {
       u->pending = queued = true;
       u->qnext = NULL;
@@ -189,6 +208,11 @@ void srv_ws_notify(const char *user, size_t user_len, int64_t interaction_id) {
 }
 
 /* ---- frames out ---- */
+
+/* The first close decision wins (a protocol error's close is not also a "client" close). */
+static void note_close(ws_conn *c, int why) {
+  if (c->why == WHY_NONE) c->why = why;
+}
 
 static void conn_flush(ws_conn *c);
 
@@ -223,7 +247,28 @@ static void append_frame(ws_conn *c, int op, const void *data, size_t n) {
   }
   srv_buf_put(&c->out, (const char *)h, hl);
   srv_buf_put(&c->out, data, n);
-  if (c->out.oom) c->dead = true; /* cannot even say goodbye */
+  if (c->out.oom) { /* cannot even say goodbye */
+    note_close(c, WHY_ERROR);
+    c->dead = true;
+  }
+}
+
+/* Text frames (messages) in out.p[from, to): what a slow consumer's cut drops. */
+static uint64_t count_text_frames(const ws_conn *c, size_t from, size_t to) {
+  uint64_t n_text = 0;
+  while (from + 2 <= to) {
+    const uint8_t *h = (const uint8_t *)c->out.p + from;
+    size_t n = h[1] & 0x7f, hl = 2;
+    if (n == 126) n = (size_t)h[2] << 8 | h[3], hl = 4;
+    else if (n == 127) {
+      n = 0;
+      for (int k = 0; k < 8; k++) n = n << 8 | h[2 + k];
+      hl = 10;
+    }
+    n_text += (h[0] & 0x0f) == OP_TEXT;
+    from += hl + n;
+  }
+  return n_text;
 }
 
 /* Queues one unmasked frame (server frames are never masked, RFC 6455 s. 5.1) and flushes
@@ -232,22 +277,29 @@ static void append_frame(ws_conn *c, int op, const void *data, size_t n) {
  * taken are stale anyway) and a close 1008 goes next, so the close is not stuck behind
  * half a megabyte that the client may never read. force: close frames (at most 127 bytes),
  * which go out even then. */
-static void frame_out(ws_conn *c, int op, const void *data, size_t n, bool force) {
-  if (c->dead || (c->state == ST_CLOSING && !force)) return;
+static bool frame_out(ws_conn *c, int op, const void *data, size_t n, bool force) {
+  if (c->dead || (c->state == ST_CLOSING && !force)) {
+    if (op == OP_TEXT) STAT_ADD(dropped, 1);
+    return false;
+  }
   if (!force && c->out.len - c->out_off + n + 10 > WS_MAX_OUTBUF) {
     static const char why[] = "slow consumer: outgoing buffer full";
     uint8_t pl[2 + sizeof why - 1] = {1008 >> 8, 1008 & 0xff};
     memcpy(pl + 2, why, sizeof why - 1);
+    note_close(c, WHY_SLOW);
     track_frames(c);
+    STAT_ADD(dropped, (op == OP_TEXT) + (c->out.len > c->frame_end ? count_text_frames(c, c->frame_end, c->out.len) : 0));
     if (c->out.len > c->frame_end) c->out.len = c->frame_end;
     append_frame(c, OP_CLOSE, pl, sizeof pl);
     c->state = ST_CLOSING;
     c->close_at = reco__now();
     conn_flush(c);
-    return;
+    return false;
   }
   append_frame(c, op, data, n);
+  bool queued = !c->dead;
   conn_flush(c);
+  return queued;
 }
 
 static void send_close(ws_conn *c, int code, const char *why) {
@@ -262,12 +314,16 @@ static void send_close(ws_conn *c, int code, const char *why) {
   frame_out(c, OP_CLOSE, pl, 2 + wl, true);
 }
 
-static void send_text(ws_conn *c, const srv_buf *b) {
+/* Whether the message was queued (for the counters). */
+static bool send_text(ws_conn *c, const srv_buf *b) {
   if (b->oom) {
+    note_close(c, WHY_ERROR);
     send_close(c, 1011, "out of memory");
-    return;
+    return false;
   }
-  frame_out(c, OP_TEXT, b->p, b->len, false);
+  if (!frame_out(c, OP_TEXT, b->p, b->len, false)) return false;
+  STAT_ADD(messages, 1);
+  return true;
 }
 
 static void watch(ws_conn *c, bool out) {
@@ -338,7 +394,7 @@ static void msg_error(ws_conn *c, const char *code, const char *field, const cha
 /* Sends the answer of srv_h_recommend (status st, body rs) as {"type":"recommendations",...}
  * with the handler's result, or as {"type":"error",...} with the handler's error object (its
  * field named). The envelope is replaced, not re-parsed: the handler writes it first. */
-static void send_recs(ws_conn *c, const char *user, size_t user_len, const char *trigger, int64_t iid, int n_coalesced,
+static bool send_recs(ws_conn *c, const char *user, size_t user_len, const char *trigger, int64_t iid, int n_coalesced,
                       int st, const srv_resp *rs) {
   static const char ok_prefix[] = "{\"status\":\"success\",\"result\":";
   static const char err_prefix[] = "{\"status\":\"error\",\"error\":";
@@ -364,7 +420,7 @@ static void send_recs(ws_conn *c, const char *user, size_t user_len, const char 
   } else {
     srv_buf_printf(b, ",\"error\":{\"code\":\"internal\",\"message\":\"recommend answered HTTP %d\"}}", st);
   }
-  send_text(c, b);
+  return send_text(c, b);
 }
 
 /* The subscription's request through the /recommend handler itself, so a push is exactly what
@@ -376,10 +432,13 @@ static int run_recommend(const char *body, size_t body_len, srv_resp *rs) {
 }
 
 static void push_recs(ws_conn *c, const ws_sub *s, int64_t iid, int n_coalesced) {
-  if (c->dead || c->state != ST_OPEN) return;
+  if (c->dead || c->state != ST_OPEN) {
+    STAT_ADD(dropped, 1); /* the connection is closing: not computed */
+    return;
+  }
   srv_resp rs = {0};
   int st = run_recommend(s->body, s->body_len, &rs);
-  send_recs(c, s->user->id, s->user->len, "interaction", iid, n_coalesced, st, &rs);
+  if (send_recs(c, s->user->id, s->user->len, "interaction", iid, n_coalesced, st, &rs)) STAT_ADD(pushes, 1);
   srv_buf_free(&rs.body);
 }
 
@@ -516,6 +575,7 @@ static void on_message(ws_conn *c, int op, const uint8_t *p, size_t n) {
     return;
   }
   if (reco__utf8_invalid_at((const char *)p, n) >= 0) {
+    note_close(c, WHY_PROTOCOL);
     send_close(c, 1007, "text is not valid UTF-8");
     return;
   }
@@ -553,6 +613,7 @@ static bool close_code_ok(int code) {
  * parsing (the stream is out of step); once the frame is out we shut our side and read what
  * still comes until EOF, so the close is not lost to a reset for unread data. */
 static bool fail(ws_conn *c, int code, const char *why) {
+  note_close(c, code == 1009 ? WHY_TOO_BIG : WHY_PROTOCOL);
   if (c->state == ST_OPEN) send_close(c, code, why);
   c->failed = true;
   c->in_len = 0;
@@ -612,6 +673,7 @@ static bool parse_frames(ws_conn *c) {
         if (!close_code_ok(code)) return fail(c, 1002, "invalid close code");
         if (reco__utf8_invalid_at((const char *)pl + 2, n - 2) >= 0) return fail(c, 1007, "close reason is not UTF-8");
       }
+      note_close(c, WHY_CLIENT); /* unless we closed first */
       if (c->state == ST_OPEN) { /* the client closes: echo its code (s. 5.5.1) */
         uint8_t echo[2] = {(uint8_t)(code >> 8), (uint8_t)code};
         frame_out(c, OP_CLOSE, echo, 2, true);
@@ -666,6 +728,7 @@ static void conn_read(ws_conn *c) {
 /* ---- connections (push thread) ---- */
 
 static void conn_free(ws_conn *c) {
+  STAT_ADD(closes[c->why == WHY_NONE ? WHY_GONE : c->why], 1);
   while (c->n_subs) drop_sub(c, c->n_subs - 1);
   if (c->urh) MHD_upgrade_action(c->urh, MHD_UPGRADE_ACTION_CLOSE);
   srv_buf_free(&c->out);
@@ -682,6 +745,7 @@ static void adopt(ws_conn *c) {
   struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.ptr = c};
   if (epoll_ctl(g_ep, EPOLL_CTL_ADD, c->fd, &ev)) {
     reco__log(RECO_LOG_WARN, "ws: epoll_ctl: %s", strerror(errno));
+    note_close(c, WHY_ERROR);
     conn_free(c);
     return;
   }
@@ -718,6 +782,7 @@ static void timers(double now) {
       if ((c->close_sent_at > 0 && now - c->close_sent_at > WS_CLOSE_WAIT_S) || now - c->close_at > WS_CLOSE_HARD_S)
         c->dead = true;
     } else if (c->ping_at > 0 && now - c->ping_at > ping_s) {
+      note_close(c, WHY_PING);
       send_close(c, 1001, "no answer to ping");
     } else if (c->ping_at == 0 && now - c->last_rx > ping_s) {
       frame_out(c, OP_PING, "reco", 4, false);
@@ -800,9 +865,13 @@ static void *push_main(void *arg) {
   while (late) {
     ws_conn *c = late;
     late = c->next;
+    note_close(c, WHY_SHUTDOWN);
     conn_free(c);
   }
-  for (ws_conn *c = g_conns; c; c = c->next) send_close(c, 1001, "server shutting down");
+  for (ws_conn *c = g_conns; c; c = c->next) {
+    note_close(c, WHY_SHUTDOWN);
+    send_close(c, 1001, "server shutting down");
+  }
   reap();
   double t0 = reco__now();
   while (g_conns && reco__now() - t0 < WS_CLOSE_WAIT_S) {
@@ -839,6 +908,7 @@ static void upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const 
   }
   c->fd = sock;
   c->urh = urh;
+  c->why = WHY_NONE;
   memcpy(c->in, extra, extra_len);
   c->in_len = extra_len;
   int fl = fcntl(sock, F_GETFL);
@@ -870,9 +940,11 @@ static void upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const 
   }
   pthread_mutex_unlock(&g_mu);
   if (take) {
+    STAT_ADD(connections, 1);
     wake();
     return;
   }
+  STAT_ADD(refused, 1);
   /* lost a race with other clients for the last slot, or shutting down: 1013 Try Again Later */
   static const uint8_t busy[] = {0x88, 2, 1013 >> 8, 1013 & 0xff};
   if (send(sock, busy, sizeof busy, MSG_NOSIGNAL) < 0) reco__log(RECO_LOG_DEBUG, "ws: refusing: %s", strerror(errno));
@@ -958,6 +1030,7 @@ int srv_ws_upgrade(struct MHD_Connection *mc, srv_req *rq, int *status) {
   bool room = g_running && g_n_conns < g_max_clients;
   pthread_mutex_unlock(&g_mu);
   if (!room) {
+    STAT_ADD(refused, 1);
     rs.retry_after_s = 1;
     *status = srv_error(&rs, 503, "unavailable", NULL, "too many WebSocket clients (WS_MAX_CLIENTS, at most %d)", g_max_clients);
     return answer(mc, *status, &rs, NULL, NULL);
@@ -1026,4 +1099,35 @@ void srv_ws_stop(void) {
   close(g_ep);
   close(g_ev);
   g_ep = g_ev = -1;
+}
+
+/* ---- /metrics ---- */
+
+void srv_ws_metrics(srv_buf *b) {
+  pthread_mutex_lock(&g_mu);
+  int n_conns = g_n_conns;
+  pthread_mutex_unlock(&g_mu);
+#define V(f) (unsigned long long)atomic_load_explicit(&g_stat.f, memory_order_relaxed)
+  srv_buf_printf(b,
+                 "# HELP reco_ws_clients WebSocket connections open (WS_MAX_CLIENTS at most).\n"
+                 "# TYPE reco_ws_clients gauge\nreco_ws_clients %d\n"
+                 "# HELP reco_ws_subscriptions Subscriptions to a user's recommendations, over every connection.\n"
+                 "# TYPE reco_ws_subscriptions gauge\nreco_ws_subscriptions %d\n"
+                 "# HELP reco_ws_connections_total WebSocket connections accepted.\n"
+                 "# TYPE reco_ws_connections_total counter\nreco_ws_connections_total %llu\n"
+                 "# HELP reco_ws_refused_total WebSocket handshakes refused because WS_MAX_CLIENTS were connected (503 or close 1013).\n"
+                 "# TYPE reco_ws_refused_total counter\nreco_ws_refused_total %llu\n"
+                 "# HELP reco_ws_messages_sent_total Text messages queued to clients (pushes, lists, answers, errors).\n"
+                 "# TYPE reco_ws_messages_sent_total counter\nreco_ws_messages_sent_total %llu\n"
+                 "# HELP reco_ws_pushes_total Recommendation lists pushed after an interaction (one per subscription).\n"
+                 "# TYPE reco_ws_pushes_total counter\nreco_ws_pushes_total %llu\n"
+                 "# HELP reco_ws_pushes_coalesced_total Interactions folded into a push already queued for their user.\n"
+                 "# TYPE reco_ws_pushes_coalesced_total counter\nreco_ws_pushes_coalesced_total %llu\n"
+                 "# HELP reco_ws_messages_dropped_total Messages dropped unsent: cut from a slow consumer's queue, or due on a closing connection.\n"
+                 "# TYPE reco_ws_messages_dropped_total counter\nreco_ws_messages_dropped_total %llu\n"
+                 "# HELP reco_ws_closes_total WebSocket connections ended, by reason: slow_consumer (1008), protocol_error (1002, 1007), too_big (1009), ping_timeout and shutdown (1001), client (its close), gone (no close frame), error (1011).\n"
+                 "# TYPE reco_ws_closes_total counter\n",
+                 n_conns, atomic_load(&g_n_subs), V(connections), V(refused), V(messages), V(pushes), V(coalesced), V(dropped));
+  for (int k = 0; k < WHY_N; k++) srv_buf_printf(b, "reco_ws_closes_total{reason=\"%s\"} %llu\n", k_why[k], V(closes[k]));
+#undef V
 }

@@ -4,7 +4,9 @@
 # serving); activate and rollback swap the serving snapshot; a corrupt (one flipped byte) and a
 # truncated version file are refused with 422 while the old version keeps serving; a swap back
 # and forth under concurrent load fails no request; API_KEYS=key:role gives read keys 403 on
-# admin routes, admin keys 200, keys without a role the read role, no key 401.
+# admin routes, admin keys 200, keys without a role the read role, no key 401. Swaps run on the
+# loader thread: a burst beyond its queue gets 503 + Retry-After, counted in /metrics, and a
+# SIGTERM with swaps queued answers every one of them before the server exits 0.
 # Usage: serve_admin.sh RECO_BINARY. Needs curl and python3 (skips with 77 without them).
 set -u
 . "$(dirname "$0")/common.bash"
@@ -109,7 +111,82 @@ wait $l2 || fail "requests failed during swaps"
 [ $n_swaps -ge 3 ] || fail "only $n_swaps swaps happened during the load"
 check "$(req POST /api/v1/models/ials/activate '{"version":1}')" 200 'j["result"]["version"]==1'
 ok "800 requests during $n_swaps swaps: none failed"
-stop
+
+# --- swaps run on the loader thread (src/serve/loader.c): a burst of activations on N
+# connections at once; the loader queue holds 8 (besides the one running), the rest get 503 +
+# Retry-After at once; every answer is a 200 or that 503. burst N [VERSION]: activates v1 and v2
+# in turn (or VERSION every time); prints one JSON summary line (and "SENT" on stderr once every
+# request is on the wire).
+burst() {
+  python3 - "$PORT" "$1" "${2:-0}" <<'PY'
+import http.client, json, sys, threading
+port, n, fixed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(n)]
+for c in conns:
+    c.connect()
+go, out, sent = threading.Barrier(n), [None] * n, threading.Barrier(n + 1)
+def one(k):
+    go.wait()
+    conns[k].request("POST", "/api/v1/models/ials/activate", body=json.dumps({"version": fixed or k % 2 + 1}))
+    sent.wait()
+    try:
+        r = conns[k].getresponse()
+        out[k] = [r.status, r.getheader("Retry-After"), json.loads(r.read())]
+    except Exception as e:
+        out[k] = [0, None, str(e)]
+ts = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+for t in ts:
+    t.start()
+sent.wait()
+print("SENT", file=sys.stderr, flush=True)
+for t in ts:
+    t.join()
+print(json.dumps(out))
+PY
+}
+for try in 1 2 3; do
+  burst 40 >"$W/burst.json" 2>/dev/null || fail "burst client"
+  python3 - "$W/burst.json" <<'PY' || fail "burst of 40 activations: $(head -c 1500 "$W/burst.json")"
+import json, sys
+rs = json.load(open(sys.argv[1]))
+ok = [r for r in rs if r[0] == 200]
+busy = [r for r in rs if r[0] == 503]
+assert len(ok) + len(busy) == len(rs), "not every answer is 200 or 503: %s" % [r[:2] for r in rs]
+assert all(r[2]["result"]["swapMs"] > 0 for r in ok)
+assert all(r[1] == "1" and r[2]["error"]["code"] == "unavailable" and "waiting for the loader" in r[2]["error"]["message"]
+           for r in busy), busy[:2]
+# refused only when the queue held 8 (9 with the one the loader runs; 8 when the loader had not
+# taken the first one off the queue yet)
+assert not busy or len(ok) >= 8, (len(ok), len(busy))
+print("%d swapped, %d refused" % (len(ok), len(busy)))
+sys.exit(0 if busy else 3)
+PY
+  rc=$?
+  [ $rc = 0 ] && break
+  [ $try = 3 ] && fail "40 activations at once never filled the loader queue"
+done
+check "$(req POST /api/v1/models/ials/activate '{"version":1}')" 200 'j["result"]["version"]==1'
+curl -s "$BASE/metrics" >"$W/metrics.txt"
+grep -qE '^reco_model_loads_refused_total [1-9]' "$W/metrics.txt" && grep -qE '^reco_model_loads_total [1-9]' "$W/metrics.txt" &&
+  grep -q '^reco_model_load_queue 0$' "$W/metrics.txt" || fail "loader metrics: $(grep reco_model_load "$W/metrics.txt")"
+ok "a burst of 40 activations: 200s and 503 + Retry-After (loader queue full), counted in /metrics"
+
+# --- SIGTERM with swaps queued: every one is answered, then the server exits 0
+burst 9 1 >"$W/burst.json" 2>"$W/burst.err" & # v1: the role checks below expect it active
+bp=$!
+for i in $(seq 1 200); do grep -q SENT "$W/burst.err" 2>/dev/null && break; sleep 0.02; done
+kill -TERM "$SPID"
+wait "$SPID" || fail "exit status $? after SIGTERM with swaps queued"
+SPID=
+wait $bp || fail "burst client"
+python3 -c '
+import json, sys
+rs = json.load(open(sys.argv[1]))
+assert len(rs) == 9 and all(r[0] in (200, 503) for r in rs), [r[:2] for r in rs]
+print("%d answered while stopping" % len(rs))' "$W/burst.json" || fail "swaps at SIGTERM: $(cat "$W/burst.json")"
+drain=$(grep -o 'in-flight requests finished in [0-9.]* s' "$W/server.log" | tail -1)
+[ -n "$drain" ] || fail "no drain line in the log"
+ok "SIGTERM with 9 swaps in flight: all answered, exit 0 ($drain)"
 
 # --- API roles
 (cd "$W/srv" && env PORT=1 API_KEYS=k:root "$RECO" serve >"$W/cfg.log" 2>&1)

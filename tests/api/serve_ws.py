@@ -39,6 +39,36 @@ def post(path, body):
         return json.load(r)
 
 
+def metrics():
+    """The push channel's /metrics lines: {'reco_ws_clients': 1.0, 'reco_ws_closes_total{reason="client"}': 2.0, ...}"""
+    with urllib.request.urlopen(BASE + "/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("reco_ws_"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    if "reco_ws_clients" not in out or 'reco_ws_closes_total{reason="slow_consumer"}' not in out:
+        fail("/metrics has no reco_ws_ lines: %r" % sorted(out))
+    return out
+
+
+def closes(m, why):
+    return m['reco_ws_closes_total{reason="%s"}' % why]
+
+
+def wait_metrics(what, pred, timeout=5):
+    """Polls /metrics until pred(m) holds (a connection is counted once the server reaped it)."""
+    deadline = time.time() + timeout
+    while True:
+        m = metrics()
+        if pred(m):
+            return m
+        if time.time() > deadline:
+            fail("metrics: %s does not hold: %r" % (what, m))
+        time.sleep(0.05)
+
+
 def items_of(msg):
     return [x["itemId"] for x in msg["result"]["recommendations"]]
 
@@ -139,6 +169,7 @@ def expect_close(s, code, what):
 
 
 # ---- 1. subscribe, initial list, three interactions, pushes
+M0 = metrics()
 ws = connect("/ws?userId=ws_fresh&limit=10")
 m = recv_json(ws)
 if m != {"type": "subscribed", "userId": "ws_fresh", "subscriptions": 1}:
@@ -153,6 +184,10 @@ same = post("/api/v1/recommend", {"userId": "ws_fresh", "limit": 10})
 if items_of(same) != cold:
     fail("the initial push differs from POST /recommend: %r vs %r" % (cold, items_of(same)))
 ok("subscribe by URL: subscribed, then the current (cold) list, identical to POST /recommend")
+M1 = wait_metrics("1 subscription, a client, a connection and 2 messages more",
+                  lambda m: m["reco_ws_subscriptions"] == 1 and m["reco_ws_clients"] >= 1 and
+                  m["reco_ws_connections_total"] >= M0["reco_ws_connections_total"] + 1 and
+                  m["reco_ws_messages_sent_total"] >= M0["reco_ws_messages_sent_total"] + 2)
 
 probe = items_of(post("/api/v1/recommend", {"userId": "user_1", "limit": 30, "algorithm": "itemknn"}))
 acked = []
@@ -191,6 +226,33 @@ for it in probe[3:6]:
         fail("pushed list repeats an item the user bought")
 ok("3 interactions -> %d pushes (coalesced %s), lists differ from the cold one and equal /recommend"
    % (len(pushes), [p["coalesced"] for p in pushes]))
+m = metrics()
+if (m["reco_ws_pushes_total"] - M1["reco_ws_pushes_total"] != len(pushes) or
+        m["reco_ws_pushes_coalesced_total"] - M1["reco_ws_pushes_coalesced_total"] != 3 - len(pushes) or
+        m["reco_ws_messages_sent_total"] - M1["reco_ws_messages_sent_total"] < len(pushes)):
+    fail("metrics after %d pushes for 3 interactions: before %r, after %r" % (len(pushes), M1, m))
+ok("/metrics: reco_ws_pushes_total +%d, reco_ws_pushes_coalesced_total +%d, subscriptions 1"
+   % (len(pushes), 3 - len(pushes)))
+# a batch of 5 for the user: notify runs 5 times back to back, so the push thread usually finds
+# the user still pending (coalesced); whatever the timing, pushes + coalesced = 5
+M2 = metrics()
+post("/api/v1/interactions/batch", {"interactions": [{"userId": "ws_fresh", "itemId": it, "interactionType": "view"}
+                                                     for it in probe[10:15]]})
+got, covered = [], 0
+while covered < 5:
+    try:
+        m = recv_json(ws, 5)
+    except websocket.WebSocketTimeoutException:
+        fail("only %d of the batch's 5 interactions pushed: %r" % (covered, got))
+    got.append(m["coalesced"])
+    covered += m["coalesced"]
+m = metrics()
+d_push = m["reco_ws_pushes_total"] - M2["reco_ws_pushes_total"]
+d_coal = m["reco_ws_pushes_coalesced_total"] - M2["reco_ws_pushes_coalesced_total"]
+if d_push != len(got) or d_push + d_coal != 5 or covered != 5:
+    fail("batch of 5: %d pushes received (coalesced %r), metrics +%d pushes +%d coalesced" % (len(got), got, d_push, d_coal))
+ok("a batch of 5 interactions: %d pushes, %d coalesced (reco_ws_pushes_total + reco_ws_pushes_coalesced_total = 5)"
+   % (d_push, d_coal))
 
 # another user's interaction pushes nothing here
 post("/api/v1/interaction", {"userId": "someone_else", "itemId": probe[0], "interactionType": "click"})
@@ -257,6 +319,8 @@ ws.send(json.dumps({"type": "unsubscribe", "userId": "ws_fresh"}))
 m = recv_json(ws)
 if m != {"type": "unsubscribed", "userId": "ws_fresh", "subscriptions": 7}:
     fail("unsubscribe: %r" % m)
+if metrics()["reco_ws_subscriptions"] != 7:
+    fail("reco_ws_subscriptions after 8 subscriptions and 1 unsubscribe: %r" % metrics()["reco_ws_subscriptions"])
 post("/api/v1/interaction", {"userId": "ws_fresh", "itemId": probe[7], "interactionType": "click"})
 ws.send(json.dumps({"type": "ping"}))
 m = recv_json(ws)
@@ -266,6 +330,8 @@ ws.send(json.dumps({"type": "unsubscribe"}))
 m = recv_json(ws)
 if m != {"type": "unsubscribed", "userId": None, "subscriptions": 0}:
     fail("unsubscribe all: %r" % m)
+if metrics()["reco_ws_subscriptions"] != 0:
+    fail("reco_ws_subscriptions after unsubscribing all: %r" % metrics()["reco_ws_subscriptions"])
 ok("8 subscriptions per connection, the 9th refused; unsubscribe stops the pushes")
 
 # ---- 4. server pings an idle client; an idle connection outlives CONNECTION_TIMEOUT
@@ -292,6 +358,7 @@ while True:
 ok("idle client pinged at %r s (WS_PING_INTERVAL=1); alive past CONNECTION_TIMEOUT=2" % pings)
 
 # ---- 5. close handshake initiated by the client: the server echoes the code
+M5 = metrics()
 ws.send_close(1000, b"bye")
 ws.settimeout(5)
 while True:
@@ -304,6 +371,8 @@ ws.shutdown()
 ok("client close 1000: echoed")
 
 # ---- 6. protocol errors on a raw socket: the right close codes
+wait_metrics("the client close counted", lambda m: closes(m, "client") == closes(M5, "client") + 1)
+M6 = metrics()
 cases = [
     ("unmasked frame", frame(0x1, b'{"type":"ping"}', mask=False), 1002),
     ("reserved bit", frame(0x1, b"{}", rsv=0x40), 1002),
@@ -332,6 +401,13 @@ if op != 0x1 or json.loads(pl)["type"] != "pong":
     fail("raw ping: %r %r" % (op, pl))
 s.close()
 ok("%d protocol errors: close 1002 / 1007 / 1009 as RFC 6455 says, then the server hangs up" % len(cases))
+n_proto = sum(1 for _, _, code in cases if code != 1009)
+wait_metrics("%d protocol errors, 2 too big, 1 client close, 1 gone" % n_proto,
+             lambda m: closes(m, "protocol_error") - closes(M6, "protocol_error") == n_proto and
+             closes(m, "too_big") - closes(M6, "too_big") == 2 and closes(m, "client") - closes(M6, "client") == 1 and
+             closes(m, "gone") - closes(M6, "gone") == 1 and closes(m, "slow_consumer") == closes(M6, "slow_consumer"))
+ok("/metrics: reco_ws_closes_total protocol_error +%d, too_big +2, client +1, gone +1" % n_proto)
+M7 = metrics()
 
 # ---- 7. a client that never answers pings is closed (1001)
 s = raw_connect()
@@ -346,6 +422,7 @@ while True:
         s.close()
         break
 ok("a client that ignores pings: close 1001 after %.1f s" % (time.time() - t0))
+wait_metrics("1 ping timeout", lambda m: closes(m, "ping_timeout") - closes(M7, "ping_timeout") == 1)
 
 # ---- 8. WS_MAX_CLIENTS=6: the 7th connection is refused with 503
 time.sleep(0.5)  # the raw sockets above are reaped
@@ -359,6 +436,9 @@ try:
 except websocket.WebSocketBadStatusException as e:
     if e.status_code != 503:
         fail("7th client: HTTP %d" % e.status_code)
+m = metrics()
+if m["reco_ws_clients"] != 6 or m["reco_ws_refused_total"] < M7["reco_ws_refused_total"] + 1:
+    fail("metrics with 6 clients and one refused: %r" % m)
 for h in held:
     h.close()
 time.sleep(0.5)
@@ -367,6 +447,7 @@ c.close()
 ok("WS_MAX_CLIENTS=6: the 7th handshake gets 503; slots come back after closing")
 
 # ---- 9. a slow consumer (never reads) is closed with 1008; the others are not affected
+M9 = metrics()
 s = raw_connect(rcvbuf=65536)
 users = ["slow_%d" % k for k in range(8)]
 for u in users:  # limit 100: every push is some 20 KB
@@ -417,6 +498,13 @@ if got[1] != 30:
 good.close()
 ok("a consumer that never reads: close 1008 after %d frames; a normal client beside it got %d pushes"
    " covering all 30 interactions of its user" % (n_frames - 1, got[0]))
+s.sendall(frame(0x8, struct.pack("!H", 1000)))
+s.close()
+m = wait_metrics("1 slow consumer closed, messages dropped",
+                 lambda m: closes(m, "slow_consumer") - closes(M9, "slow_consumer") == 1 and
+                 m["reco_ws_messages_dropped_total"] > M9["reco_ws_messages_dropped_total"])
+ok("/metrics: reco_ws_closes_total{reason=\"slow_consumer\"} +1, reco_ws_messages_dropped_total +%d"
+   % (m["reco_ws_messages_dropped_total"] - M9["reco_ws_messages_dropped_total"]))
 
 # ---- 10. a connection for the shutdown check in serve_ws.sh: prints its close code
 ws = connect("/ws?userId=bye_user&limit=2")

@@ -3,7 +3,8 @@
 # of the handshake with curl (426 without Upgrade, 426 + Sec-WebSocket-Version on a wrong
 # version, 400 naming a bad key or query field), then serve_ws.py with a real WebSocket client
 # (python3-websocket): subscribe, the initial list, three interactions pushed, bad messages and
-# frames, pings, limits, slow consumers; last, SIGTERM while a client is connected: the client
+# frames, pings, limits, slow consumers, and the reco_ws_* counters of /metrics before and after
+# each case; last, SIGTERM while a client is connected: the client
 # gets close 1001 and the server exits 0.
 # Usage: serve_ws.sh RECO_BINARY. Skips (77) without curl or the python websocket module.
 set -u
