@@ -481,11 +481,21 @@ static int add_to_pool(reco_rec_ws *ws, int *np, int32_t item) {
 }
 
 static void minmax(float *a, int n) {
-  float lo = INFINITY, hi = -INFINITY;
-  for (int j = 0; j < n; j++) {
+  /* two running minima and maxima: the comparisons of one do not wait on the other's */
+  float lo = INFINITY, hi = -INFINITY, lo2 = INFINITY, hi2 = -INFINITY;
+  int j = 0;
+  for (; j + 2 <= n; j += 2) {
+    if (a[j] < lo) lo = a[j];
+    if (a[j] > hi) hi = a[j];
+    if (a[j + 1] < lo2) lo2 = a[j + 1];
+    if (a[j + 1] > hi2) hi2 = a[j + 1];
+  }
+  if (j < n) {
     if (a[j] < lo) lo = a[j];
     if (a[j] > hi) hi = a[j];
   }
+  if (lo2 < lo) lo = lo2;
+  if (hi2 > hi) hi = hi2;
   float span = hi - lo;
   for (int j = 0; j < n; j++) a[j] = span > 0 ? (a[j] - lo) / span : 1.0f;
 }
@@ -802,11 +812,28 @@ int reco__recommend(const reco_rec_request *q, reco_rec_ws *ws, reco_rec_item *o
     }
     int32_t c = ne < pool ? ne : pool;
     reco__rec_select_keys(ck, ne, pool);
-    double sum = 0, sq = 0;
-    for (int32_t j = 0; j < c; j++) sum += sc[key_item(ck[j])];
-    mu[s] = c ? sum / c : 0;
-    for (int32_t j = 0; j < c; j++) sq += (sc[key_item(ck[j])] - mu[s]) * (sc[key_item(ck[j])] - mu[s]);
-    sd[s] = c > 1 ? sqrt(sq / (c - 1)) : 0;
+    /* mean and standard deviation of the chosen scores, four partial sums at a time (the adds
+     * do not wait on each other) */
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int32_t j = 0;
+    for (; j + 4 <= c; j += 4) {
+      a0 += sc[key_item(ck[j])], a1 += sc[key_item(ck[j + 1])];
+      a2 += sc[key_item(ck[j + 2])], a3 += sc[key_item(ck[j + 3])];
+    }
+    for (; j < c; j++) a0 += sc[key_item(ck[j])];
+    double mean = c ? ((a0 + a1) + (a2 + a3)) / c : 0;
+    a0 = a1 = a2 = a3 = 0;
+    for (j = 0; j + 4 <= c; j += 4) {
+      double d0 = sc[key_item(ck[j])] - mean, d1 = sc[key_item(ck[j + 1])] - mean;
+      double d2 = sc[key_item(ck[j + 2])] - mean, d3 = sc[key_item(ck[j + 3])] - mean;
+      a0 += d0 * d0, a1 += d1 * d1, a2 += d2 * d2, a3 += d3 * d3;
+    }
+    for (; j < c; j++) {
+      double d = sc[key_item(ck[j])] - mean;
+      a0 += d * d;
+    }
+    mu[s] = mean;
+    sd[s] = c > 1 ? sqrt(((a0 + a1) + (a2 + a3)) / (c - 1)) : 0;
     if (!(sd[s] > 0)) sd[s] = 1;
     for (int32_t j = 0; j < c; j++) add_to_pool(ws, &np, key_item(ck[j]));
   }
