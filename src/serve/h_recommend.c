@@ -386,7 +386,7 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
     int32_t ci = srv_m2c(sm, it->item);
     if (ci < 0 || ci >= s->n_items) continue; /* not in the catalogue (sm->avail keeps them out) */
     srv_buf_puts(b, shown++ ? ",{\"itemId\":" : "{\"itemId\":");
-    srv_buf_puts(b, s->items[ci].id_json);
+    srv_buf_put(b, s->items[ci].id_json, s->items[ci].id_len);
     srv_buf_puts(b, ",\"score\":");
     srv_buf_jnum(b, it->score);
     srv_buf_puts(b, ",\"confidence\":");
@@ -399,14 +399,14 @@ static int recommend_obj(srv_req *rq, const fj_doc *d, const fj_val *j, const fj
     /* the reasons splice pre-escaped JSON strings (a title, a category) after a fixed prefix */
     if (bc >= 0 && bc < s->n_items && s->items[bc].title_json) {
       srv_buf_puts(b, "\"Because you interacted with ");
-      srv_buf_puts(b, s->items[bc].title_json + 1);
+      srv_buf_put(b, s->items[bc].title_json + 1, s->items[bc].title_len - 1);
     } else if (cat >= 0 && cat < s->n_cats) {
       srv_buf_puts(b, "\"Popular in ");
       srv_buf_puts(b, s->cat_json[cat] + 1);
     } else {
       srv_buf_puts(b, "\"Popular\"");
     }
-    if (cat == s->items[ci].cat0 && s->items[ci].meta_json) srv_buf_puts(b, s->items[ci].meta_json);
+    if (cat == s->items[ci].cat0 && s->items[ci].meta_json) srv_buf_put(b, s->items[ci].meta_json, s->items[ci].meta_len);
     else srv_item_meta_json(b, s, ci, cat);
     srv_buf_puts(b, "}");
   }

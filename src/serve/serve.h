@@ -156,6 +156,7 @@ typedef struct srv_item {
   float rating;     /* average stars from the item text, NAN when unknown */
   int32_t cat0;     /* first category, -1 when none */
   char *meta_json;  /* ,"metadata":{...} with cat0 as the category (the response's usual case) */
+  uint32_t id_len, title_len, meta_len; /* strlen of the three above (0 when NULL), set with meta_json */
 } srv_item;
 
 typedef struct srv_snapshot {

@@ -239,6 +239,9 @@ static int build_item_json(srv_snapshot *s) {
       return RECO_ENOMEM;
     }
     it->meta_json = b.p;
+    it->meta_len = (uint32_t)b.len;
+    it->id_len = it->id_json ? (uint32_t)strlen(it->id_json) : 0;
+    it->title_len = it->title_json ? (uint32_t)strlen(it->title_json) : 0;
   }
   return 0;
 }
