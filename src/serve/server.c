@@ -83,6 +83,7 @@ struct srv_conn {
   char rid[72]; /* the request id */
 };
 typedef struct srv_conn srv_conn;
+static void conn_put(srv_conn *cc); /* a finished request's context back to the thread's spare */
 
 #define LOG_BUF 32768     /* bytes of access lines buffered per HTTP thread */
 #define LOG_FLUSH_MS 100  /* the longest a buffered line waits */
@@ -343,8 +344,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     /* invariant 3: resumed, but the connection ended before it could be answered */
     if (cc->finish) cc->finish(cc->fctx, NULL);
     atomic_fetch_sub(&cc->sv->n_active, 1);
-    free(cc->body);
-    free(cc);
+    conn_put(cc);
     *con_cls = NULL;
   }
 }
@@ -406,33 +406,76 @@ static int key_role(const char *keys, const char *given) {
  * answer was a malloc and a free of a few KB (a large-bin size, so glibc also consolidated its
  * fast bins each time). Buffers of another size (grown past it) are freed as before.
  */
-enum { SPARE_CAP = 16384 };
+enum { SPARE_CAP = 16384, SPARE_UPLOAD = 4096 };
+typedef struct spares {
+  char *body;   /* a response buffer of SPARE_CAP bytes */
+  srv_conn *conn; /* a request's context, with its upload buffer when that is small */
+  bool keyed;   /* the key below points at this thread's spares (freed at thread exit) */
+} spares;
 static pthread_key_t g_spare_key;
 static pthread_once_t g_spare_once = PTHREAD_ONCE_INIT;
-static _Thread_local char *t_spare;
+static _Thread_local spares t_sp;
 
-static void spare_key(void) { pthread_key_create(&g_spare_key, free); } /* frees a spare at thread exit */
+static void spares_free(void *p) {
+  spares *sp = p;
+  free(sp->body);
+  if (sp->conn) free(sp->conn->body);
+  free(sp->conn);
+  sp->body = NULL, sp->conn = NULL;
+}
+static void spare_key(void) { pthread_key_create(&g_spare_key, spares_free); }
+static void spares_keyed(void) {
+  if (t_sp.keyed) return;
+  pthread_once(&g_spare_once, spare_key);
+  t_sp.keyed = !pthread_setspecific(g_spare_key, &t_sp);
+}
 
 static void body_take_spare(srv_buf *b) {
-  if (!t_spare) {
-    if (!(t_spare = malloc(SPARE_CAP))) return;
-    pthread_once(&g_spare_once, spare_key);
+  char *p = t_sp.body;
+  if (!p) {
+    if (!(p = malloc(SPARE_CAP))) return;
+    spares_keyed();
   }
-  b->p = t_spare, b->cap = SPARE_CAP, b->len = 0, b->oom = false;
+  t_sp.body = NULL;
+  b->p = p, b->cap = SPARE_CAP, b->len = 0, b->oom = false;
   b->p[0] = '\0';
-  t_spare = NULL;
-  pthread_setspecific(g_spare_key, NULL);
 }
 
 /* MHD's free callback of a SPARE_CAP body (any thread): this thread's spare, or freed */
 static void body_return(void *p) {
-  if (t_spare) {
+  if (t_sp.body) {
     free(p);
     return;
   }
-  pthread_once(&g_spare_once, spare_key);
-  t_spare = p;
-  pthread_setspecific(g_spare_key, p);
+  spares_keyed();
+  t_sp.body = p;
+}
+
+/* A zeroed request context (its upload buffer kept when it came from the spare) */
+static srv_conn *conn_get(void) {
+  srv_conn *cc = t_sp.conn;
+  if (!cc) return calloc(1, sizeof *cc);
+  t_sp.conn = NULL;
+  char *body = cc->body;
+  size_t cap = cc->cap;
+  memset(cc, 0, sizeof *cc);
+  cc->body = body, cc->cap = cap;
+  if (body) body[0] = '\0';
+  return cc;
+}
+
+static void conn_put(srv_conn *cc) {
+  if (cc->cap > SPARE_UPLOAD) {
+    free(cc->body);
+    cc->body = NULL, cc->cap = 0;
+  }
+  if (t_sp.conn) {
+    free(cc->body);
+    free(cc);
+    return;
+  }
+  spares_keyed();
+  t_sp.conn = cc;
 }
 
 static void body_release(srv_buf *b) {
@@ -479,7 +522,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
   srv_conn *cc = *con_cls;
   if (!cc) {
     /* first call: headers only. Never answer here (keep-alive, see the top of this file). */
-    if (!(cc = calloc(1, sizeof *cc))) return MHD_NO;
+    if (!(cc = conn_get())) return MHD_NO;
     cc->t0 = reco__now();
     cc->sv = sv, cc->c = c, cc->route = -1;
     atomic_fetch_add(&sv->n_active, 1);

@@ -87,6 +87,7 @@ static struct {
   atomic_uint_fast64_t connections, refused, messages, pushes, coalesced, dropped, closes[WHY_N];
 } g_stat;
 #define STAT_ADD(f, n) atomic_fetch_add_explicit(&g_stat.f, (n), memory_order_relaxed)
+#define STAT_SUB(f, n) atomic_fetch_sub_explicit(&g_stat.f, (n), memory_order_relaxed)
 
 typedef struct ws_user ws_user;
 typedef struct ws_conn ws_conn;
@@ -321,9 +322,11 @@ static bool send_text(ws_conn *c, const srv_buf *b) {
     send_close(c, 1011, "out of memory");
     return false;
   }
-  if (!frame_out(c, OP_TEXT, b->p, b->len, false)) return false;
+  /* counted before it is queued: a client that has read it must find it in /metrics */
   STAT_ADD(messages, 1);
-  return true;
+  if (frame_out(c, OP_TEXT, b->p, b->len, false)) return true;
+  STAT_SUB(messages, 1);
+  return false;
 }
 
 static void watch(ws_conn *c, bool out) {
@@ -438,7 +441,8 @@ static void push_recs(ws_conn *c, const ws_sub *s, int64_t iid, int n_coalesced)
   }
   srv_resp rs = {0};
   int st = run_recommend(s->body, s->body_len, &rs);
-  if (send_recs(c, s->user->id, s->user->len, "interaction", iid, n_coalesced, st, &rs)) STAT_ADD(pushes, 1);
+  STAT_ADD(pushes, 1); /* before it can reach the client (as send_text's count) */
+  if (!send_recs(c, s->user->id, s->user->len, "interaction", iid, n_coalesced, st, &rs)) STAT_SUB(pushes, 1);
   srv_buf_free(&rs.body);
 }
 
