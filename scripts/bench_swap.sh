@@ -5,7 +5,8 @@
 # medians over RUNS (1) runs: requests/s, p50/p99 latency, non-2xx responses and socket errors
 # of each phase, and how many swaps happened. The models are trained on MovieLens 100k
 # (RECO_DATA_DIR/ml-100k) when present, else on the generated demo catalogue.
-# Environment: RUNS, SECONDS, CONNS (50), THREADS (2, wrk), SERVE_THREADS (2).
+# Environment: RUNS, SECONDS, CONNS (50), THREADS (2, wrk), SERVE_THREADS (2), CACHE_ENABLED (no:
+# every request computed, so each one is served by whichever version is current).
 # Exit status 1 when any request failed (non-2xx or socket error) in any phase.
 set -u
 cd "$(dirname "$0")/.."
@@ -36,7 +37,7 @@ echo "$SRC" >"$W/models/CATALOGUE"
 
 PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 (cd "$W" && exec env PORT=$PORT HOST=127.0.0.1 MODEL_PATH="$W/models" SERVE_THREADS=${SERVE_THREADS:-2} \
-  DEFAULT_ALGORITHM=ials STORE_PATH="$W/reco.db" "$RECO" serve >"$W/server.log" 2>&1) &
+  DEFAULT_ALGORITHM=ials STORE_PATH="$W/reco.db" CACHE_ENABLED=${CACHE_ENABLED:-no} "$RECO" serve >"$W/server.log" 2>&1) &
 SPID=$!
 BASE=http://127.0.0.1:$PORT
 for i in $(seq 1 600); do curl -fs "$BASE/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
