@@ -150,7 +150,15 @@ code=$(curl -s -o "$W/err.json" -w '%{http_code}' -X POST -H 'Transfer-Encoding:
 [ "$code" = 413 ] || fail "oversized chunked body: $code"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/nothing")" = 404 ] || fail "404"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/recommend")" = 405 ] || fail "405"
-ok "413 (declared and chunked), 404, 405"
+# request headers: up to MAX_HEADER_BYTES (8 KiB, the connection's memory) answered, beyond 431
+h6=$(head -c 6000 /dev/zero | tr '\0' a) h9=$(head -c 9000 /dev/zero | tr '\0' a)
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-Pad: $h6" -H 'Content-Type: application/json' \
+  --data '{"userId":"user_1","limit":2}' "$BASE/api/v1/recommend")
+[ "$code" = 200 ] || fail "6000-byte header: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-Pad: $h9" -H 'Content-Type: application/json' \
+  --data '{"userId":"user_1","limit":2}' "$BASE/api/v1/recommend")
+[ "$code" = 431 ] || fail "9000-byte header: $code (want 431)"
+ok "413 (declared and chunked), 404, 405, 431 beyond MAX_HEADER_BYTES"
 
 # --- keep-alive: two requests, one connection
 v=$(curl -sv -o /dev/null -o /dev/null -X POST -H 'Content-Type: application/json' --data "$REQ" \
