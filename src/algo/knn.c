@@ -136,6 +136,8 @@ typedef struct knn_state {
   float *z, *zc;        /* their weights z_uv and offsets d_uv, parallel to urate.idx */
   int user_k;
   reco_knn_table rank;
+  reco_knn_table rrank; /* itemknn: rank transposed (row i: the items j whose list holds i, with
+                           s_ji), for reasons over long histories; empty when too large */
   float *prior;   /* per item, < 1e-6: ties only */
   float *rank_sq; /* userknn: per user sum of squared interaction weights (fold-in cosine) */
   double avg_len; /* mean row length of the ranking matrix (BM25) */
@@ -150,8 +152,50 @@ static void knn_free(reco_model *m) {
   reco__knn_table_free(&s->rate);
   reco__knn_table_free(&s->urate);
   reco__knn_table_free(&s->rank);
+  reco__knn_table_free(&s->rrank);
   reco__free(s);
   m->state = NULL;
+}
+
+/* The ranking table transposed (a counting sort by target item), kept in memory only: built
+ * after a fit and after a load. Skipped (reasons then walk the history's lists) above 2^26
+ * entries, where it would add half a gigabyte. Rows are in increasing source item order. */
+enum { RRANK_MAX = 1 << 26 };
+static int build_rrank(knn_state *s, int32_t n_items) {
+  reco__knn_table_free(&s->rrank);
+  const reco_knn_table *t = &s->rank;
+  if (!t->ptr || t->n_rows != n_items) return 0;
+  int64_t nnz = t->ptr[n_items];
+  if (nnz > RRANK_MAX) return 0;
+  reco_knn_table *r = &s->rrank;
+  r->ptr = reco__aligned_calloc(((size_t)n_items + 1) * sizeof *r->ptr);
+  r->idx = reco__aligned_alloc((size_t)(nnz ? nnz : 1) * sizeof *r->idx);
+  r->sim = reco__aligned_alloc((size_t)(nnz ? nnz : 1) * sizeof *r->sim);
+  if (!r->ptr || !r->idx || !r->sim) {
+    reco__knn_table_free(r);
+    return reco__seterr(RECO_ENOMEM, "out of memory for the transposed ranking table");
+  }
+  r->n_rows = n_items;
+  for (int64_t e = 0; e < nnz; e++) {
+    int32_t i = t->idx[e];
+    if (i >= 0 && i < n_items) r->ptr[i + 1]++;
+  }
+  for (int32_t i = 0; i < n_items; i++) r->ptr[i + 1] += r->ptr[i];
+  int64_t *at = reco__aligned_alloc(((size_t)n_items + 1) * sizeof *at);
+  if (!at) {
+    reco__knn_table_free(r);
+    return reco__seterr(RECO_ENOMEM, "out of memory for the transposed ranking table");
+  }
+  memcpy(at, r->ptr, ((size_t)n_items + 1) * sizeof *at);
+  for (int32_t j = 0; j < n_items; j++)
+    for (int64_t e = t->ptr[j]; e < t->ptr[j + 1]; e++) {
+      int32_t i = t->idx[e];
+      if (i < 0 || i >= n_items) continue;
+      r->idx[at[i]] = j;
+      r->sim[at[i]++] = t->sim[e];
+    }
+  reco__free_aligned(at);
+  return 0;
 }
 
 static void read_params(const reco_model *m, knn_state *s) {
@@ -630,6 +674,7 @@ static int knn_fit(reco_model *m, const reco_dataset *d, const reco_progress *pr
       rc = build_rank(m, s, d->n_items, d->iptr, d->iuser, d->n_users, d->uptr, d->uitem, pr);
   }
   if (!rc) rc = build_prior(d, s);
+  if (!rc && !user_based) rc = build_rrank(s, m->n_items);
 done:
   reco__free_aligned(col_mean);
   reco__free_aligned(rv);
@@ -928,6 +973,33 @@ static int itemknn_explain_many(const reco_model *m, const reco_user_view *v, co
     }
     return 0;
   }
+  /* a long history: each page item's transposed row against a bitmap of the history (the
+   * same (j, s_ji) pairs as the history's lists hold for it, so the same answers) */
+  if (s->rrank.ptr && v->n > (size_t)(2 * n) && m->n_items <= 64 * 4096) {
+    uint64_t bits[4096];
+    int32_t nw = (m->n_items + 63) / 64;
+    memset(bits, 0, (size_t)nw * sizeof *bits);
+    for (size_t hx = 0; hx < v->n; hx++) {
+      int32_t j = v->items[hx];
+      if (j >= 0 && j < m->n_items) bits[j >> 6] |= 1ull << (j & 63);
+    }
+    for (int x = 0; x < n; x++) {
+      because[x] = -1;
+      weights[x] = 0;
+      int32_t i = items[x];
+      if (i < 0 || i >= m->n_items) continue;
+      for (int64_t e = s->rrank.ptr[i]; e < s->rrank.ptr[i + 1]; e++) {
+        int32_t j = s->rrank.idx[e];
+        if (!(bits[j >> 6] >> (j & 63) & 1)) continue;
+        float sim = s->rrank.sim[e];
+        if (because[x] < 0 || sim > weights[x] || (sim == weights[x] && j < because[x])) {
+          because[x] = j;
+          weights[x] = sim;
+        }
+      }
+    }
+    return 0;
+  }
 #ifdef KNN_EXPLAIN_VECTOR
   if (n <= 16) return explain_few(m, v, items, n, because, weights);
 #endif
@@ -1186,6 +1258,7 @@ static int knn_load(reco_model *m, const reco_mf_reader *r, bool user_based) {
         (rc = reco__mf_copy(r, "c", RECO_DT_F32, nw, (void **)&s->c, NULL)))
       goto done;
   }
+  if (!user_based) rc = build_rrank(s, m->n_items);
 done:
   reco__free_aligned(stats);
   return rc;

@@ -215,6 +215,36 @@ static reco_dataset *random_data(void) {
   return d;
 }
 
+/* explain_many (whichever path a page and a history take: the transposed table for a long
+ * history, vector compares or a hash of the page, one explain per item) names, for every page
+ * item, the history item explain() names first, with its weight. */
+static int check_explain_many(const reco_model *m, const reco_user_view *v) {
+  if (!m->algo->explain_many || !strcmp(m->algo->name, "userknn")) return 0;
+  static const int pages[] = {1, 3, 7, 10, 16, 17, 40};
+  int checked = 0;
+  for (size_t p = 0; p < RECO_ARRAY_LEN(pages); p++) {
+    int n = pages[p] < m->n_items ? pages[p] : m->n_items;
+    int32_t items[40], because[40];
+    float w[40];
+    for (int x = 0; x < n; x++) items[x] = (x * 7 + (int)p) % m->n_items;
+    assert_int_equal(m->algo->explain_many(m, v, items, n, because, w), 0);
+    for (int x = 0; x < n; x++) {
+      int32_t b1;
+      float w1;
+      int e = m->algo->explain(m, v, items[x], 1, &b1, &w1);
+      assert_true(e >= 0);
+      if (e == 0) {
+        assert_int_equal(because[x], -1);
+      } else {
+        assert_int_equal(because[x], b1);
+        assert_true(w[x] == w1);
+      }
+      checked++;
+    }
+  }
+  return checked;
+}
+
 static void check_roundtrip(const char *algo, const char *key, const char *value) {
   reco_dataset *d = random_data();
   reco_model *m, *m2;
@@ -244,12 +274,24 @@ static void check_roundtrip(const char *algo, const char *key, const char *value
     assert_int_equal(m->algo->score(m, &v, s1), 0);
     assert_int_equal(m2->algo->score(m2, &v, s2), 0);
     assert_memory_equal(s1, s2, sizeof s1);
+    check_explain_many(m, &v);
+    check_explain_many(m2, &v);
     int32_t e1[5], e2[5];
     float w1[5], w2[5];
     int n1 = m->algo->explain(m, &v, 3, 5, e1, w1), n2 = m2->algo->explain(m2, &v, 3, 5, e2, w2);
     assert_int_equal(n1, n2);
     assert_memory_equal(e1, e2, (size_t)(n1 > 0 ? n1 : 0) * sizeof *e1);
     assert_memory_equal(w1, w2, (size_t)(n1 > 0 ? n1 : 0) * sizeof *w1);
+  }
+  if (m->algo->explain_many && strcmp(algo, "userknn")) { /* long histories: every other item, all */
+    int32_t h[40];
+    for (int k = 0; k < 2; k++) {
+      int nh = 0;
+      for (int32_t i = 0; i < d->n_items; i += 1 + (k == 0)) h[nh++] = i;
+      reco_user_view lv = {-1, h, NULL, NULL, (size_t)nh};
+      assert_true(check_explain_many(m, &lv) > 0);
+      assert_true(check_explain_many(m2, &lv) > 0);
+    }
   }
   if (m->algo->similar)
     for (int32_t i = 0; i < d->n_items; i++) {
