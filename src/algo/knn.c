@@ -865,6 +865,42 @@ static int itemknn_explain(const reco_model *m, const reco_user_view *v, int32_t
  * neighbour looked up in a small open-addressing table of the page's items, instead of one walk
  * per item. Same answer as itemknn_explain (largest s_ji, ties to the smaller history item).
  */
+/* explain_many's rule for page item x: the history item j with the largest similarity s_ji,
+ * ties to the smaller j */
+static inline void keep_reason(int32_t *because, float *weights, int x, int32_t j, float sim) {
+  if (because[x] < 0 || sim > weights[x] || (sim == weights[x] && j < because[x])) {
+    because[x] = j;
+    weights[x] = sim;
+  }
+}
+
+/* explain_many for a history longer than twice the page: each page item's row of the transposed
+ * ranking table against a bitmap of the history (the same (j, s_ji) pairs as the history's lists
+ * hold for it, so the same answers) */
+enum { EXPL_BITMAP_WORDS = 4096 };
+static int explain_reverse(const reco_model *m, const reco_user_view *v, const int32_t *items, int n,
+                           int32_t *because, float *weights) {
+  const knn_state *s = m->state;
+  uint64_t bits[EXPL_BITMAP_WORDS];
+  int32_t nw = (m->n_items + 63) / 64;
+  memset(bits, 0, (size_t)nw * sizeof *bits);
+  for (size_t hx = 0; hx < v->n; hx++) {
+    int32_t j = v->items[hx];
+    if (j >= 0 && j < m->n_items) bits[j >> 6] |= 1ull << (j & 63);
+  }
+  for (int x = 0; x < n; x++) {
+    because[x] = -1;
+    weights[x] = 0;
+    int32_t i = items[x];
+    if (i < 0 || i >= m->n_items) continue;
+    for (int64_t e = s->rrank.ptr[i]; e < s->rrank.ptr[i + 1]; e++) {
+      int32_t j = s->rrank.idx[e];
+      if (bits[j >> 6] >> (j & 63) & 1) keep_reason(because, weights, x, j, s->rrank.sim[e]);
+    }
+  }
+  return 0;
+}
+
 /*
  * explain_many for a page of up to 16 items, on AVX2 / AVX-512 builds: each history item's
  * neighbour list is compared 16 (AVX-512) or 8 (AVX2) entries at a time with every page item,
@@ -946,14 +982,7 @@ static int explain_few(const reco_model *m, const reco_user_view *v, const int32
       for (uint32_t hit = expl_hits(blk, wv, nw); hit; hit &= hit - 1) {
         int e = __builtin_ctz(hit);
         for (int w = 0; w < nw; w++)
-          if (want[w] == blk[e]) {
-            float sim = s->rank.sim[t + e];
-            int x = wid[w];
-            if (because[x] < 0 || sim > weights[x] || (sim == weights[x] && j < because[x])) {
-              because[x] = j;
-              weights[x] = sim;
-            }
-          }
+          if (want[w] == blk[e]) keep_reason(because, weights, wid[w], j, s->rank.sim[t + e]);
       }
     }
   }
@@ -973,33 +1002,8 @@ static int itemknn_explain_many(const reco_model *m, const reco_user_view *v, co
     }
     return 0;
   }
-  /* a long history: each page item's transposed row against a bitmap of the history (the
-   * same (j, s_ji) pairs as the history's lists hold for it, so the same answers) */
-  if (s->rrank.ptr && v->n > (size_t)(2 * n) && m->n_items <= 64 * 4096) {
-    uint64_t bits[4096];
-    int32_t nw = (m->n_items + 63) / 64;
-    memset(bits, 0, (size_t)nw * sizeof *bits);
-    for (size_t hx = 0; hx < v->n; hx++) {
-      int32_t j = v->items[hx];
-      if (j >= 0 && j < m->n_items) bits[j >> 6] |= 1ull << (j & 63);
-    }
-    for (int x = 0; x < n; x++) {
-      because[x] = -1;
-      weights[x] = 0;
-      int32_t i = items[x];
-      if (i < 0 || i >= m->n_items) continue;
-      for (int64_t e = s->rrank.ptr[i]; e < s->rrank.ptr[i + 1]; e++) {
-        int32_t j = s->rrank.idx[e];
-        if (!(bits[j >> 6] >> (j & 63) & 1)) continue;
-        float sim = s->rrank.sim[e];
-        if (because[x] < 0 || sim > weights[x] || (sim == weights[x] && j < because[x])) {
-          because[x] = j;
-          weights[x] = sim;
-        }
-      }
-    }
-    return 0;
-  }
+  if (s->rrank.ptr && v->n > (size_t)(2 * n) && m->n_items <= 64 * EXPL_BITMAP_WORDS)
+    return explain_reverse(m, v, items, n, because, weights);
 #ifdef KNN_EXPLAIN_VECTOR
   if (n <= 16) return explain_few(m, v, items, n, because, weights);
 #endif
@@ -1023,12 +1027,7 @@ static int itemknn_explain_many(const reco_model *m, const reco_user_view *v, co
       unsigned h = ((uint32_t)i * 2654435761u) >> 25;
       while (key[h] >= 0 && key[h] != i) h = (h + 1) & (SLOTS - 1);
       if (key[h] < 0) continue;
-      int x = at[h];
-      float sim = s->rank.sim[t];
-      if (because[x] < 0 || sim > weights[x] || (sim == weights[x] && j < because[x])) {
-        because[x] = j;
-        weights[x] = sim;
-      }
+      keep_reason(because, weights, at[h], j, s->rank.sim[t]);
     }
   }
   return 0;
