@@ -22,7 +22,7 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+. scripts/http_common.sh
 
 P=$(port)
 mkdir -p "$W/srv"
@@ -31,25 +31,10 @@ mkdir -p "$W/srv"
 SPID=$!
 for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$P/readyz" >/dev/null 2>&1 && break; sleep 0.25; done
 curl -fs "http://127.0.0.1:$P/readyz" >/dev/null || { tail -5 "$W/server.log"; exit 1; }
-REQ='{"userId":"user_12345","limit":10,"algorithm":"hybrid","context":{"device":"mobile","location":"US","time":"2024-01-15T10:30:00Z"},"filters":{"category":["electronics","books"],"minRating":4.0},"diversityWeight":0.3}'
+REQ=$SEED_REQ
 curl -s -X POST -H 'Content-Type: application/json' --data "$REQ" "http://127.0.0.1:$P/api/v1/recommend" >"$W/r.json"
-python3 - "$REQ" >"$W/post.lua" <<'PY'
-import json, sys
-print('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ' + json.dumps(sys.argv[1]))
-PY
-
-NP=$(port)
-mkdir -p "$W/ngx"
-cp "$W/r.json" "$W/ngx/r.json"
-cat >"$W/ngx/nginx.conf" <<NG
-worker_processes 2; daemon off; pid $W/ngx/nginx.pid; error_log $W/ngx/error.log;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 1000000; types { application/json json; }
-  server { listen 127.0.0.1:$NP; root $W/ngx; location / { try_files /r.json =404; } } }
-NG
-nginx -c "$W/ngx/nginx.conf" -p "$W/ngx" &
-NPID=$!
-sleep 0.5
+post_lua "$REQ" >"$W/post.lua"
+start_nginx "$W/ngx" "$W/r.json"
 
 # wrk output -> "RPS P99_MS NON2XX"
 parse() {

@@ -24,7 +24,7 @@ cleanup() {
   rm -rf "$W"
 }
 trap cleanup EXIT
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+. scripts/http_common.sh
 ready() { for _ in $(seq 1 600); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.25; done; return 1; }
 serve() { # BIN DIR PORT; the server's pid in $!
   (cd "$2" && exec env PORT=$3 HOST=127.0.0.1 CACHE_ENABLED=no "$1" serve >"$2/server.log" 2>&1) &
@@ -46,28 +46,16 @@ PA_PORT=$(port); serve "$A" "$W/a" "$PA_PORT"; PA=$!
 PB_PORT=$(port); serve "$B" "$W/b" "$PB_PORT"; PB=$!
 ready "$PA_PORT" && ready "$PB_PORT" || { tail -3 "$W/a/server.log" "$W/b/server.log"; exit 1; }
 
-REQ='{"userId":"user_12345","limit":10,"algorithm":"hybrid","context":{"device":"mobile","location":"US","time":"2024-01-15T10:30:00Z"},"filters":{"category":["electronics","books"],"minRating":4.0},"diversityWeight":0.3}'
-python3 - "$REQ" >"$W/post.lua" <<'PY'
-import json, sys
-print('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = ' + json.dumps(sys.argv[1]))
-PY
-mkdir -p "$W/ngx"
-curl -s -X POST -H 'Content-Type: application/json' --data "$REQ" "http://127.0.0.1:$PB_PORT/api/v1/recommend" >"$W/ngx/r.json"
-NP=$(port)
-cat >"$W/ngx/nginx.conf" <<NG
-worker_processes 2; daemon off; pid $W/ngx/nginx.pid; error_log $W/ngx/error.log;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 1000000; types { application/json json; }
-  server { listen 127.0.0.1:$NP; root $W/ngx; location / { try_files /r.json =404; } } }
-NG
-nginx -c "$W/ngx/nginx.conf" -p "$W/ngx" >"$W/ngx/out.log" 2>&1 &
-PN=$!
-sleep 0.5
+REQ=$SEED_REQ
+post_lua "$REQ" >"$W/post.lua"
+curl -s -X POST -H 'Content-Type: application/json' --data "$REQ" "http://127.0.0.1:$PB_PORT/api/v1/recommend" >"$W/r.json"
+start_nginx "$W/ngx" "$W/r.json"
+PN=$NPID
 
 rps() { awk '/Requests\/sec/{printf "%d", $2}' "$1"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-echo "response $(wc -c <"$W/ngx/r.json") bytes; A=$A B=$B; $RUNS rounds of $SECS s; load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "response $(wc -c <"$W/r.json") bytes; A=$A B=$B; $RUNS rounds of $SECS s; load $(cut -d' ' -f1-3 /proc/loadavg)"
 : >"$W/rows"
 for r in $(seq 1 "$RUNS"); do
   t0=$(ticks "$PA"); wrk -t2 -c50 -d"${SECS}s" -s "$W/post.lua" "http://127.0.0.1:$PA_PORT/api/v1/recommend" >"$W/wa"; t1=$(ticks "$PA")
